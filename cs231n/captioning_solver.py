@@ -1,0 +1,179 @@
+"""Training loop for captioning models, with checkpoints to resume a run."""
+import os
+import pickle
+import tempfile
+
+import numpy as np
+
+from . import optim
+from .coco_utils import sample_coco_minibatch
+
+
+class CaptioningSolver:
+    """Trains a captioning model with minibatch gradient descent.
+
+    Example:
+
+        data = load_coco_data(max_train=10000)
+        model = CaptioningRNN(data['word_to_idx'], input_dim=data['train_features'].shape[1])
+        solver = CaptioningSolver(model, data, update_rule='adam',
+                                  optim_config={'learning_rate': 5e-3},
+                                  lr_decay=0.95, num_epochs=10, batch_size=100)
+        solver.train()
+        plt.plot(solver.loss_history)
+
+    The model must have a dict `params` of arrays and a method
+    `loss(features, captions) -> (loss, grads)` with grads keyed like params.
+    One epoch is max(num_train_captions // batch_size, 1) iterations.
+
+    Checkpoints: with checkpoint_path set, train() saves the parameters, the
+    optimizer state, the iteration count, the loss history and the random
+    state there every checkpoint_every iterations and at the end, and resumes
+    from that file if it already exists, so a run killed half-way goes on where
+    it was. save_checkpoint / load_checkpoint do the same by hand.
+    """
+
+    def __init__(self, model, data, update_rule='sgd', optim_config={}, lr_decay=1.0,
+                 batch_size=100, num_epochs=10, print_every=10, verbose=True,
+                 checkpoint_path=None, checkpoint_every=None):
+        """
+        Inputs:
+        - model: A captioning model (e.g. CaptioningRNN)
+        - data: Dict from load_coco_data
+        - update_rule: Name of an update rule in cs231n.optim ('sgd',
+          'sgd_momentum', 'rmsprop', 'adam') or such a function
+        - optim_config: Hyperparameters of the update rule (e.g. learning_rate);
+          every parameter gets its own copy
+        - lr_decay: The learning rate is multiplied by this after every epoch
+        - batch_size: Captions per minibatch
+        - num_epochs: Epochs to train for
+        - print_every: Print the loss every this many iterations
+        - verbose: Print progress
+        - checkpoint_path: Where train() saves and resumes from (optional)
+        - checkpoint_every: Iterations between checkpoints (default: every epoch)
+        """
+        self.model = model
+        self.data = data
+        if isinstance(update_rule, str):
+            if update_rule not in ('sgd', 'sgd_momentum', 'rmsprop', 'adam'):
+                raise ValueError("update_rule must be one of 'sgd', 'sgd_momentum', 'rmsprop', "
+                                 "'adam' (or a function); got %r" % (update_rule,))
+            self.update_rule = getattr(optim, update_rule)
+        elif callable(update_rule):
+            self.update_rule = update_rule
+        else:
+            raise ValueError('update_rule must be a name or a function, got %r' % (update_rule,))
+        if batch_size < 1 or num_epochs < 0:
+            raise ValueError('batch_size must be >= 1 and num_epochs >= 0; got %r and %r'
+                             % (batch_size, num_epochs))
+        self.optim_config = dict(optim_config)
+        self.lr_decay = lr_decay
+        self.batch_size = batch_size
+        self.num_epochs = num_epochs
+        self.print_every = print_every
+        self.verbose = verbose
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
+        self._reset()
+
+    def _reset(self):
+        self.epoch = 0
+        self.iteration = 0
+        self.loss_history = []
+        self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
+
+    @property
+    def iterations_per_epoch(self):
+        return max(self.data['train_captions'].shape[0] // self.batch_size, 1)
+
+    @property
+    def num_iterations(self):
+        return self.num_epochs * self.iterations_per_epoch
+
+    def _step(self):
+        """One gradient update on a random minibatch."""
+        captions, features, _ = sample_coco_minibatch(self.data, batch_size=self.batch_size,
+                                                      split='train')
+        loss, grads = self.model.loss(features, captions)
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                'The loss became %s at iteration %d (the last finite loss was %s). Training '
+                'stopped before this update, so the parameters are the last good ones. Try a '
+                'smaller learning_rate (now %r).'
+                % (loss, self.iteration + 1,
+                   self.loss_history[-1] if self.loss_history else 'never seen',
+                   next(iter(self.optim_configs.values()), {}).get('learning_rate')))
+        self.loss_history.append(float(loss))
+        for p, w in self.model.params.items():
+            next_w, self.optim_configs[p] = self.update_rule(w, grads[p], self.optim_configs[p])
+            self.model.params[p] = next_w
+
+    def train(self):
+        """Run the optimisation for num_epochs, resuming from checkpoint_path
+        when it exists. Returns self.loss_history."""
+        if self.checkpoint_path and os.path.exists(self.checkpoint_path):
+            self.load_checkpoint(self.checkpoint_path)
+            if self.verbose:
+                print('Resuming from %s at iteration %d / %d'
+                      % (self.checkpoint_path, self.iteration, self.num_iterations))
+        every = self.checkpoint_every or self.iterations_per_epoch
+        n = self.num_iterations
+        while self.iteration < n:
+            t = self.iteration
+            self._step()
+            self.iteration += 1
+            if self.verbose and t % self.print_every == 0:
+                print('(Iteration %d / %d) loss: %f' % (t + 1, n, self.loss_history[-1]))
+            if self.iteration % self.iterations_per_epoch == 0:
+                self.epoch += 1
+                for cfg in self.optim_configs.values():
+                    if 'learning_rate' in cfg:
+                        cfg['learning_rate'] *= self.lr_decay
+            if self.checkpoint_path and (self.iteration % every == 0 or self.iteration == n):
+                self.save_checkpoint(self.checkpoint_path)
+        return self.loss_history
+
+    # ------------------------------------------------------------------
+    def save_checkpoint(self, path):
+        """Write parameters, optimizer state, progress and the random state to
+        path, atomically (a crash while saving leaves the old file intact)."""
+        state = {
+            'params': {k: np.array(v) for k, v in self.model.params.items()},
+            'optim_configs': self.optim_configs,
+            'iteration': self.iteration,
+            'epoch': self.epoch,
+            'loss_history': list(self.loss_history),
+            'random_state': np.random.get_state(),
+            'num_epochs': self.num_epochs,
+            'batch_size': self.batch_size,
+        }
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.ckpt-')
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    def load_checkpoint(self, path):
+        """Restore what save_checkpoint wrote (only load files you wrote)."""
+        with open(path, 'rb') as f:
+            state = pickle.load(f)
+        params = state['params']
+        if set(params) != set(self.model.params):
+            raise ValueError('checkpoint %s holds parameters %s, but the model has %s'
+                             % (path, sorted(params), sorted(self.model.params)))
+        for k, v in params.items():
+            if v.shape != self.model.params[k].shape:
+                raise ValueError('checkpoint %s: parameter %s has shape %s, the model expects %s'
+                                 % (path, k, v.shape, self.model.params[k].shape))
+            self.model.params[k] = v.astype(self.model.params[k].dtype)
+        self.optim_configs = state['optim_configs']
+        self.iteration = state['iteration']
+        self.epoch = state['epoch']
+        self.loss_history = list(state['loss_history'])
+        np.random.set_state(state['random_state'])

@@ -1,0 +1,196 @@
+"""An image captioning model: CNN features in, words out, through an RNN or LSTM."""
+import numpy as np
+
+from ..rnn_layers import (lstm_backward, lstm_forward, lstm_step_forward,
+                          rnn_backward, rnn_forward, rnn_step_forward,
+                          temporal_affine_backward, temporal_affine_forward,
+                          temporal_softmax_loss, word_embedding_backward,
+                          word_embedding_forward)
+
+
+class CaptioningRNN:
+    """Generates captions from image features with a recurrent network.
+
+    The image feature vector (size D) is projected to the initial hidden state
+    (size H). At every step the network reads a word vector (size W) and
+    produces scores over the vocabulary (size V). Sequences have length T; the
+    model works on minibatches of size N.
+
+    There is no regularisation.
+    """
+
+    def __init__(self, word_to_idx, input_dim=512, wordvec_dim=128,
+                 hidden_dim=128, cell_type='rnn', dtype=np.float32):
+        """
+        Inputs:
+        - word_to_idx: Dict of the vocabulary, V entries, mapping each word to
+          an integer in [0, V)
+        - input_dim: Dimension D of the input image feature vectors
+        - wordvec_dim: Dimension W of the word vectors
+        - hidden_dim: Dimension H of the hidden state of the RNN
+        - cell_type: 'rnn' or 'lstm'
+        - dtype: numpy dtype of the parameters: float32 to train, float64 for
+          numerical gradient checks
+        """
+        if cell_type not in {'rnn', 'lstm'}:
+            raise ValueError("cell_type must be 'rnn' or 'lstm', got %r" % (cell_type,))
+        if '<NULL>' not in word_to_idx:
+            raise ValueError("word_to_idx must contain the '<NULL>' token")
+        self.cell_type = cell_type
+        self.dtype = dtype
+        self.word_to_idx = word_to_idx
+        self.idx_to_word = {i: w for w, i in word_to_idx.items()}
+        self.params = {}
+
+        vocab_size = len(word_to_idx)
+        self._null = word_to_idx['<NULL>']
+        self._start = word_to_idx.get('<START>', None)
+        self._end = word_to_idx.get('<END>', None)
+
+        # Word vectors
+        self.params['W_embed'] = np.random.randn(vocab_size, wordvec_dim) / 100
+        # CNN features -> initial hidden state
+        self.params['W_proj'] = np.random.randn(input_dim, hidden_dim) / np.sqrt(input_dim)
+        self.params['b_proj'] = np.zeros(hidden_dim)
+        # The recurrent cell: an LSTM has four gates, hence four times the columns
+        dim_mul = {'lstm': 4, 'rnn': 1}[cell_type]
+        self.params['Wx'] = np.random.randn(wordvec_dim, dim_mul * hidden_dim) / np.sqrt(wordvec_dim)
+        self.params['Wh'] = np.random.randn(hidden_dim, dim_mul * hidden_dim) / np.sqrt(hidden_dim)
+        self.params['b'] = np.zeros(dim_mul * hidden_dim)
+        # Hidden state -> vocabulary scores
+        self.params['W_vocab'] = np.random.randn(hidden_dim, vocab_size) / np.sqrt(hidden_dim)
+        self.params['b_vocab'] = np.zeros(vocab_size)
+
+        for k, v in self.params.items():
+            self.params[k] = v.astype(self.dtype)
+
+    # ------------------------------------------------------------------
+    def _check_features(self, features):
+        D = self.params['W_proj'].shape[0]
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[1] != D:
+            raise ValueError(
+                'features must have shape (N, %d) to match input_dim=%d; got shape %s. '
+                'Build the model with input_dim=features.shape[1] (e.g. '
+                "data['train_features'].shape[1])." % (D, D, features.shape))
+        return features.astype(self.dtype, copy=False)
+
+    def _check_captions(self, captions, N):
+        captions = np.asarray(captions)
+        V = self.params['W_embed'].shape[0]
+        if captions.ndim != 2 or captions.shape[0] != N or captions.shape[1] < 2:
+            raise ValueError(
+                'captions must have shape (N, T) with N=%d (one caption per feature row) '
+                'and T >= 2; got shape %s' % (N, captions.shape))
+        if not np.issubdtype(captions.dtype, np.integer):
+            raise ValueError('captions must hold integer word ids; got dtype %s' % captions.dtype)
+        if captions.size and (captions.min() < 0 or captions.max() >= V):
+            raise ValueError(
+                'captions hold word ids in [%d, %d], outside the vocabulary range [0, %d): '
+                'were they encoded with the same word_to_idx as the model?'
+                % (captions.min(), captions.max(), V))
+        return captions
+
+    def loss(self, features, captions):
+        """Training-time loss and gradients.
+
+        The captions are fed in shifted by one: the network reads
+        captions[:, :-1] (starting with <START>) and must predict
+        captions[:, 1:]; positions whose target is <NULL> are masked out.
+
+        Inputs:
+        - features: Input image features, of shape (N, D)
+        - captions: Ground-truth captions, an integer array of shape (N, T),
+          each element in [0, V)
+
+        Returns a tuple of:
+        - loss: Scalar loss
+        - grads: Dict of gradients, with the same keys as self.params
+        """
+        features = self._check_features(features)
+        captions = self._check_captions(captions, features.shape[0])
+        captions_in = captions[:, :-1]
+        captions_out = captions[:, 1:]
+        mask = captions_out != self._null  # (N, T)
+
+        W_proj, b_proj = self.params['W_proj'], self.params['b_proj']
+        W_embed = self.params['W_embed']
+        Wx, Wh, b = self.params['Wx'], self.params['Wh'], self.params['b']
+        W_vocab, b_vocab = self.params['W_vocab'], self.params['b_vocab']
+
+        loss, grads = 0.0, {}
+        ### BEGIN SOLUTION
+        N = features.shape[0]
+        h0 = features @ W_proj + b_proj                        # (N, H)
+        x, embed_cache = word_embedding_forward(captions_in, W_embed)  # (N, T, W)
+        if self.cell_type == 'rnn':
+            h, cell_cache = rnn_forward(x, h0, Wx, Wh, b)      # (N, T, H)
+        else:
+            h, cell_cache = lstm_forward(x, h0, Wx, Wh, b)
+        # Only unmasked positions add to the loss, so only they need scores:
+        # gather them into one sequence of length M = mask.sum() and score that.
+        h_valid = h[mask][None]                                # (1, M, H)
+        scores, affine_cache = temporal_affine_forward(h_valid, W_vocab, b_vocab)  # (1, M, V)
+        loss, dscores = temporal_softmax_loss(
+            scores, captions_out[mask][None], np.ones((1, h_valid.shape[1]), dtype=bool))
+        loss /= N                                              # average over the minibatch
+        dscores /= N
+
+        dh_valid, grads['W_vocab'], grads['b_vocab'] = temporal_affine_backward(dscores, affine_cache)
+        dh = np.zeros(h.shape, dtype=h.dtype)
+        dh[mask] = dh_valid[0]
+        if self.cell_type == 'rnn':
+            dx, dh0, grads['Wx'], grads['Wh'], grads['b'] = rnn_backward(dh, cell_cache)
+        else:
+            dx, dh0, grads['Wx'], grads['Wh'], grads['b'] = lstm_backward(dh, cell_cache)
+        grads['W_embed'] = word_embedding_backward(dx, embed_cache)
+        grads['W_proj'] = features.T @ dh0
+        grads['b_proj'] = dh0.sum(axis=0)
+        ### END SOLUTION
+        return loss, grads
+
+    def sample(self, features, max_length=30):
+        """Test-time greedy sampling: start every caption with <START>, then at
+        each step feed in the most likely word of the previous step.
+
+        Inputs:
+        - features: Input image features, of shape (N, D)
+        - max_length: Maximum length T of a generated caption
+
+        Returns:
+        - captions: Integer array of shape (N, max_length) of word ids; column 0
+          holds the first generated word. After a caption's <END>, the rest of
+          its row is <NULL>.
+        """
+        features = self._check_features(features)
+        if self._start is None:
+            raise ValueError("sampling needs '<START>' in word_to_idx")
+        N = features.shape[0]
+        captions = np.full((N, max_length), self._null, dtype=np.int32)
+
+        W_proj, b_proj = self.params['W_proj'], self.params['b_proj']
+        W_embed = self.params['W_embed']
+        Wx, Wh, b = self.params['Wx'], self.params['Wh'], self.params['b']
+        W_vocab, b_vocab = self.params['W_vocab'], self.params['b_vocab']
+
+        ### BEGIN SOLUTION
+        h = features @ W_proj + b_proj                 # (N, H)
+        c = np.zeros_like(h)
+        word = np.full(N, self._start)                 # (N,)
+        done = np.zeros(N, dtype=bool)
+        for t in range(max_length):
+            x = W_embed[word]                          # (N, W)
+            if self.cell_type == 'rnn':
+                h, _ = rnn_step_forward(x, h, Wx, Wh, b)
+            else:
+                h, c, _ = lstm_step_forward(x, h, c, Wx, Wh, b)
+            scores = h @ W_vocab + b_vocab             # (N, V)
+            word = scores.argmax(axis=1)
+            word[done] = self._null                    # finished captions stay <NULL>
+            captions[:, t] = word
+            if self._end is not None:
+                done |= word == self._end
+            if done.all():
+                break
+        ### END SOLUTION
+        return captions

@@ -1,0 +1,230 @@
+"""Loading the captioning data (official CS231n `coco_captioning` layout),
+sampling minibatches and turning word ids back into text.
+
+The layout of a dataset folder:
+
+    coco2014_captions.h5          train_captions (Nc, 17), train_image_idxs (Nc,),
+                                  val_captions, val_image_idxs
+    coco2014_vocab.json           idx_to_word (list), word_to_idx (dict)
+    train2014_vgg16_fc7.h5        features (Ni, D)     full CNN features
+    train2014_vgg16_fc7_pca.h5    features (Ni, D')    PCA-reduced features
+    val2014_vgg16_fc7.h5, val2014_vgg16_fc7_pca.h5
+    train2014_urls.txt, val2014_urls.txt               one image URL per row
+    train2014_images.txt, val2014_images.txt           optional: local image paths
+"""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATASETS_DIR = REPO_ROOT / 'datasets'
+BASE_DIR = DATASETS_DIR / 'coco_captioning'
+ENV_VAR = 'CS231N_COCO_DIR'
+FETCH_COMMAND = 'bash get_datasets.sh'
+
+CAPTIONS_FILE = 'coco2014_captions.h5'
+VOCAB_FILE = 'coco2014_vocab.json'
+CAPTION_KEYS = ('train_captions', 'train_image_idxs', 'val_captions', 'val_image_idxs')
+
+
+def feature_file(split, pca_features):
+    return '%s2014_vgg16_fc7%s.h5' % (split, '_pca' if pca_features else '')
+
+
+def required_files(pca_features=True):
+    """The files a dataset folder must hold for load_coco_data."""
+    files = [CAPTIONS_FILE, VOCAB_FILE]
+    for split in ('train', 'val'):
+        files += [feature_file(split, pca_features), '%s2014_urls.txt' % split]
+    return files
+
+
+def missing_files(base_dir, pca_features=True):
+    base_dir = Path(base_dir)
+    return [f for f in required_files(pca_features) if not (base_dir / f).is_file()]
+
+
+class DatasetError(Exception):
+    """A dataset file is missing, unreadable or inconsistent with the others."""
+
+
+def _read_h5(path, keys=None):
+    """Read whole datasets of an h5 file into numpy arrays, with clear errors."""
+    import h5py
+    try:
+        with h5py.File(path, 'r') as f:
+            names = list(f.keys()) if keys is None else keys
+            absent = [k for k in names if k not in f]
+            if absent:
+                raise DatasetError('%s has no dataset %s (it holds %s). The file is not in the '
+                                   'expected layout: fetch it again with `%s`.'
+                                   % (path, ', '.join(absent), ', '.join(f.keys()) or 'nothing',
+                                      FETCH_COMMAND))
+            return {k: np.asarray(f[k]) for k in names}
+    except DatasetError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        raise DatasetError('%s cannot be read as HDF5 (%s): it is truncated or corrupted. '
+                           'Delete the dataset folder and fetch it again with `%s`.'
+                           % (path, str(e).splitlines()[0] if str(e) else type(e).__name__,
+                              FETCH_COMMAND)) from None
+
+
+def _read_lines(path):
+    with open(path, encoding='utf-8') as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def _resolve_local(base_dir, entries):
+    """Entries that are not web URLs are paths relative to the dataset folder."""
+    out = []
+    for e in entries:
+        if '://' in e or os.path.isabs(e):
+            out.append(e)
+        else:
+            out.append(str(Path(base_dir) / e))
+    return np.asarray(out)
+
+
+def load_coco_data(base_dir=None, max_train=None, pca_features=True):
+    """Load the captioning dataset into a dict of arrays.
+
+    Inputs:
+    - base_dir: Dataset folder; by default $CS231N_COCO_DIR if set, else
+      datasets/coco_captioning
+    - max_train: If given, keep a random subsample (with replacement) of this
+      many training captions
+    - pca_features: Load the PCA-reduced features instead of the full ones
+
+    Returns a dict with the keys train_captions (Nc, T), train_image_idxs (Nc,),
+    val_captions, val_image_idxs, train_features (Ni, D), val_features,
+    idx_to_word (list of V words), word_to_idx (dict), train_urls (Ni,),
+    val_urls, and, when the folder lists local images, train_images and
+    val_images (absolute paths).
+    """
+    if base_dir is None:
+        base_dir = os.environ.get(ENV_VAR) or BASE_DIR
+    base_dir = Path(base_dir)
+    if not base_dir.is_dir():
+        raise FileNotFoundError(
+            'No captioning dataset at %s. Fetch the COCO data with `%s` (about 1 GB), '
+            'or set %s to a dataset folder.' % (base_dir, FETCH_COMMAND, ENV_VAR))
+    missing = missing_files(base_dir, pca_features)
+    if missing:
+        raise FileNotFoundError(
+            'The dataset at %s is incomplete: missing %s. Fetch it again with `%s`.'
+            % (base_dir, ', '.join(missing), FETCH_COMMAND))
+
+    data = _read_h5(base_dir / CAPTIONS_FILE, list(CAPTION_KEYS))
+    for split in ('train', 'val'):
+        path = base_dir / feature_file(split, pca_features)
+        data['%s_features' % split] = _read_h5(path, ['features'])['features']
+
+    try:
+        with open(base_dir / VOCAB_FILE, encoding='utf-8') as f:
+            vocab = json.load(f)
+        data['idx_to_word'] = list(vocab['idx_to_word'])
+        data['word_to_idx'] = dict(vocab['word_to_idx'])
+    except (ValueError, KeyError, TypeError) as e:
+        raise DatasetError('%s is not a valid vocabulary file (%s: %s). Fetch it again with `%s`.'
+                           % (base_dir / VOCAB_FILE, type(e).__name__, e, FETCH_COMMAND)) from None
+
+    for split in ('train', 'val'):
+        data['%s_urls' % split] = _resolve_local(base_dir, _read_lines(base_dir / ('%s2014_urls.txt' % split)))
+        images = base_dir / ('%s2014_images.txt' % split)
+        if images.is_file():
+            data['%s_images' % split] = _resolve_local(base_dir, _read_lines(images))
+
+    _validate(data, base_dir, pca_features)
+
+    if max_train is not None:
+        num_train = data['train_captions'].shape[0]
+        keep = np.random.randint(num_train, size=max_train)
+        data['train_captions'] = data['train_captions'][keep]
+        data['train_image_idxs'] = data['train_image_idxs'][keep]
+    return data
+
+
+def _validate(data, base_dir, pca_features):
+    """Check that the files agree with each other; name the file at fault."""
+    V = len(data['idx_to_word'])
+    for i, w in enumerate(data['idx_to_word']):
+        if data['word_to_idx'].get(w) != i:
+            raise DatasetError('%s: idx_to_word and word_to_idx disagree on %r (index %d)'
+                               % (base_dir / VOCAB_FILE, w, i))
+    for split in ('train', 'val'):
+        caps = data['%s_captions' % split]
+        idxs = data['%s_image_idxs' % split]
+        feats = data['%s_features' % split]
+        urls = data['%s_urls' % split]
+        if caps.ndim != 2 or idxs.shape != (caps.shape[0],):
+            raise DatasetError('%s: %s_captions has shape %s and %s_image_idxs %s; expected (N, T) '
+                               'and (N,)' % (base_dir / CAPTIONS_FILE, split, caps.shape, split, idxs.shape))
+        if caps.size and (caps.min() < 0 or caps.max() >= V):
+            raise DatasetError('%s: %s_captions holds word ids up to %d, but %s has only %d words: '
+                               'the vocabulary does not match the captions'
+                               % (base_dir / CAPTIONS_FILE, split, caps.max(), base_dir / VOCAB_FILE, V))
+        ffile = base_dir / feature_file(split, pca_features)
+        if feats.ndim != 2:
+            raise DatasetError('%s: features should be a 2-d array (images, D); got shape %s'
+                               % (ffile, feats.shape))
+        if idxs.size and (idxs.min() < 0 or idxs.max() >= feats.shape[0]):
+            raise DatasetError('%s has %d rows, but %s_image_idxs in %s refers to image %d: '
+                               'the features file has the wrong number of rows'
+                               % (ffile, feats.shape[0], split, base_dir / CAPTIONS_FILE, idxs.max()))
+        if len(urls) != feats.shape[0]:
+            raise DatasetError('%s lists %d images but %s has %d rows'
+                               % (base_dir / ('%s2014_urls.txt' % split), len(urls), ffile, feats.shape[0]))
+        imgs = data.get('%s_images' % split)
+        if imgs is not None and len(imgs) != feats.shape[0]:
+            raise DatasetError('%s lists %d images but %s has %d rows'
+                               % (base_dir / ('%s2014_images.txt' % split), len(imgs), ffile, feats.shape[0]))
+
+
+def decode_captions(captions, idx_to_word):
+    """Turn word ids into strings: <NULL> is skipped, and a caption stops
+    after its <END>.
+
+    Inputs:
+    - captions: Integer array of shape (N, T), or (T,) for a single caption
+    - idx_to_word: List (or dict) mapping ids to words
+
+    Returns:
+    - A list of N strings, or one string for a 1-d input
+    """
+    captions = np.asarray(captions)
+    single = captions.ndim == 1
+    if single:
+        captions = captions[None]
+    decoded = []
+    for row in captions:
+        words = []
+        for idx in row:
+            word = idx_to_word[int(idx)]
+            if word != '<NULL>':
+                words.append(word)
+            if word == '<END>':
+                break
+        decoded.append(' '.join(words))
+    return decoded[0] if single else decoded
+
+
+def sample_coco_minibatch(data, batch_size=100, split='train'):
+    """A random minibatch (with replacement) of captions with their features.
+
+    Returns a tuple of:
+    - captions: Integer array of shape (batch_size, T)
+    - features: Array of shape (batch_size, D)
+    - urls: Array of batch_size image URLs
+    """
+    if split not in ('train', 'val'):
+        raise ValueError("split must be 'train' or 'val', got %r" % (split,))
+    n = data['%s_captions' % split].shape[0]
+    pick = np.random.choice(n, batch_size)
+    captions = data['%s_captions' % split][pick]
+    image_idxs = data['%s_image_idxs' % split][pick]
+    features = data['%s_features' % split][image_idxs]
+    urls = data['%s_urls' % split][image_idxs]
+    return captions, features, urls

@@ -1,0 +1,90 @@
+"""Numerical gradients by centred differences, to check backward passes.
+
+Each function perturbs x in place, one entry at a time, and always puts the
+original value back (even if f raises), so x is unchanged afterwards.
+"""
+from random import randrange
+
+import numpy as np
+
+
+def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
+    """Numerical gradient of a scalar function f at x.
+
+    Inputs:
+    - f: Function of one argument (an array shaped like x) returning a scalar
+    - x: Array at which to evaluate the gradient; modified and restored
+    - verbose: Print every index with its gradient
+    - h: Step of the centred difference
+
+    Returns:
+    - grad: Array shaped like x with df/dx
+    """
+    grad = np.zeros_like(x)
+    for ix in np.ndindex(*x.shape):
+        old = x[ix]
+        try:
+            x[ix] = old + h
+            fxph = f(x)
+            x[ix] = old - h
+            fxmh = f(x)
+        finally:
+            x[ix] = old
+        grad[ix] = (fxph - fxmh) / (2 * h)
+        if verbose:
+            print(ix, grad[ix])
+    return grad
+
+
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    """Numerical gradient of sum(f(x) * df): the backward pass of an
+    array-valued function f for the upstream gradient df.
+
+    Inputs:
+    - f: Function of one argument (an array shaped like x) returning an array
+    - x: Array at which to evaluate the gradient; modified and restored
+    - df: Upstream gradient, shaped like f(x)
+    - h: Step of the centred difference
+
+    Returns:
+    - grad: Array shaped like x
+    """
+    grad = np.zeros_like(x)
+    for ix in np.ndindex(*x.shape):
+        old = x[ix]
+        try:
+            x[ix] = old + h
+            pos = np.array(f(x), copy=True)
+            x[ix] = old - h
+            neg = np.array(f(x), copy=True)
+        finally:
+            x[ix] = old
+        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+    return grad
+
+
+def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5):
+    """Compare analytic_grad with the numerical gradient of the scalar function
+    f at num_checks random entries of x, printing one line per entry.
+
+    Returns:
+    - errors: List of the relative errors, one per checked entry
+    """
+    errors = []
+    for _ in range(num_checks):
+        ix = tuple(randrange(m) for m in x.shape)
+        old = x[ix]
+        try:
+            x[ix] = old + h
+            fxph = f(x)
+            x[ix] = old - h
+            fxmh = f(x)
+        finally:
+            x[ix] = old
+        num = (fxph - fxmh) / (2 * h)
+        ana = analytic_grad[ix]
+        denom = abs(num) + abs(ana)
+        err = abs(num - ana) / denom if denom > 0 else 0.0
+        errors.append(err)
+        print('numerical: %f analytic: %f, relative error: %e' % (num, ana, err))
+    return errors

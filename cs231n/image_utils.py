@@ -1,0 +1,56 @@
+"""Reading images for display: from a local file or a URL, never raising for a
+dead link."""
+import io
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import numpy as np
+
+TIMEOUT = 5.0  # seconds for a web request
+
+
+def _warn(msg):
+    print('image_from_url: %s' % msg, file=sys.stderr)
+
+
+def _decode(raw, name):
+    """Decode image bytes into an (H, W, 3) uint8 RGB array."""
+    from PIL import Image  # Pillow comes with matplotlib
+    with Image.open(io.BytesIO(raw)) as im:
+        return np.asarray(im.convert('RGB'))
+
+
+def image_from_url(url, timeout=TIMEOUT):
+    """Read an image into memory, with no temporary file.
+
+    Inputs:
+    - url: An http(s) URL, a file:// URL or a local path
+    - timeout: Seconds to wait for a web server
+
+    Returns:
+    - An array of shape (H, W, 3), dtype uint8, RGB; or None (with a one-line
+      warning on stderr) if the image cannot be had.
+    """
+    url = str(url)
+    scheme = urllib.parse.urlparse(url).scheme.lower()
+    try:
+        if scheme in ('http', 'https'):
+            req = urllib.request.Request(url, headers={'User-Agent': 'cs231n-captioning'})
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                raw = resp.read()
+        else:
+            path = urllib.parse.unquote(urllib.parse.urlparse(url).path) if scheme == 'file' else url
+            with open(os.path.expanduser(path), 'rb') as f:
+                raw = f.read()
+        return _decode(raw, url)
+    except urllib.error.HTTPError as e:
+        _warn('%s: HTTP error %d (%s)' % (url, e.code, e.reason))
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, 'reason', None) or e
+        _warn('%s: %s' % (url, str(reason).splitlines()[0] if str(reason) else type(e).__name__))
+    except Exception as e:  # a broken image file must not stop a notebook
+        _warn('%s: %s: %s' % (url, type(e).__name__, e))
+    return None

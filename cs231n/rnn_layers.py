@@ -1,0 +1,463 @@
+"""Layers of a recurrent captioning model: vanilla RNN, LSTM, word embedding,
+temporal affine and temporal softmax loss.
+
+Every layer is a pair of pure functions: `*_forward(...) -> (out, cache)` and
+`*_backward(dout, cache) -> gradients`. Letters used for shapes:
+N minibatch size, T time steps, D input size, H hidden size, V vocabulary size,
+M output size of an affine layer.
+
+The single-step functions are written the plain way, one line of math each.
+The sequence functions compute the same thing, arranged for speed: the input
+projection of all time steps is one matrix multiply, buffers are allocated once,
+and the weight gradients are one matrix multiply over all steps. They keep the
+dtype of their inputs (float32 stays float32).
+"""
+import numpy as np
+
+
+def _dtype(*arrays):
+    """The floating dtype the computation runs in (float32 stays float32)."""
+    return np.result_type(*[a.dtype for a in arrays], np.float32)
+
+
+# ----------------------------------------------------------------------------
+# Vanilla RNN
+# ----------------------------------------------------------------------------
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    """One time step of a vanilla RNN with a tanh nonlinearity.
+
+    Inputs:
+    - x: Input data for this time step, of shape (N, D)
+    - prev_h: Hidden state from the previous time step, of shape (N, H)
+    - Wx: Input-to-hidden weights, of shape (D, H)
+    - Wh: Hidden-to-hidden weights, of shape (H, H)
+    - b: Biases, of shape (H,)
+
+    Returns a tuple of:
+    - next_h: Next hidden state, of shape (N, H)
+    - cache: Values needed by the backward pass
+    """
+    ### BEGIN SOLUTION
+    next_h = np.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)
+    cache = (x, prev_h, Wx, Wh, next_h)
+    ### END SOLUTION
+    return next_h, cache
+
+
+def rnn_step_backward(dnext_h, cache):
+    """Backward pass of one vanilla RNN time step.
+
+    Inputs:
+    - dnext_h: Gradient of the loss with respect to next_h, of shape (N, H)
+    - cache: Cache from rnn_step_forward
+
+    Returns a tuple of:
+    - dx: Gradient of the input data, of shape (N, D)
+    - dprev_h: Gradient of the previous hidden state, of shape (N, H)
+    - dWx: Gradient of the input-to-hidden weights, of shape (D, H)
+    - dWh: Gradient of the hidden-to-hidden weights, of shape (H, H)
+    - db: Gradient of the biases, of shape (H,)
+    """
+    ### BEGIN SOLUTION
+    x, prev_h, Wx, Wh, next_h = cache
+    da = dnext_h * (1 - next_h * next_h)  # (N, H): tanh'(a) = 1 - tanh(a)^2
+    dx = da @ Wx.T                         # (N, D)
+    dprev_h = da @ Wh.T                    # (N, H)
+    dWx = x.T @ da                         # (D, H)
+    dWh = prev_h.T @ da                    # (H, H)
+    db = da.sum(axis=0)                    # (H,)
+    ### END SOLUTION
+    return dx, dprev_h, dWx, dWh, db
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    """A vanilla RNN over a whole sequence of T steps.
+
+    Inputs:
+    - x: Input data for the whole sequence, of shape (N, T, D)
+    - h0: Initial hidden state, of shape (N, H)
+    - Wx: Input-to-hidden weights, of shape (D, H)
+    - Wh: Hidden-to-hidden weights, of shape (H, H)
+    - b: Biases, of shape (H,)
+
+    Returns a tuple of:
+    - h: Hidden states for every time step, of shape (N, T, H)
+    - cache: Values needed by the backward pass
+    """
+    ### BEGIN SOLUTION
+    N, T, D = x.shape
+    H = h0.shape[1]
+    dt = _dtype(x, h0, Wx, Wh, b)
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt).reshape(T * N, D)
+    # hs[0] is h0 and hs[t + 1] the state after step t: hs[:-1] are the previous states
+    hs = np.empty((T + 1, N, H), dtype=dt)
+    hs[0] = h0
+    np.matmul(xt, Wx.astype(dt, copy=False), out=hs[1:].reshape(T * N, H))  # all steps at once
+    hs[1:] += b
+    Wh_ = Wh.astype(dt, copy=False)
+    for t in range(T):
+        a = hs[t + 1]
+        a += hs[t] @ Wh_              # (N, H)
+        np.tanh(a, out=a)
+    h = hs[1:].transpose(1, 0, 2)     # (N, T, H) view
+    cache = (xt, Wx, Wh_, hs)
+    ### END SOLUTION
+    return h, cache
+
+
+def rnn_backward(dh, cache):
+    """Backward pass of a vanilla RNN over a whole sequence.
+
+    Inputs:
+    - dh: Upstream gradients of all hidden states, of shape (N, T, H)
+      (the gradient coming from the loss at each step, not through later steps)
+    - cache: Cache from rnn_forward
+
+    Returns a tuple of:
+    - dx: Gradient of the inputs, of shape (N, T, D)
+    - dh0: Gradient of the initial hidden state, of shape (N, H)
+    - dWx: Gradient of the input-to-hidden weights, of shape (D, H)
+    - dWh: Gradient of the hidden-to-hidden weights, of shape (H, H)
+    - db: Gradient of the biases, of shape (H,)
+    """
+    ### BEGIN SOLUTION
+    xt, Wx, Wh, hs = cache
+    T, N, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    D = xt.shape[1]
+    dA = np.array(dh.transpose(1, 0, 2), dtype=hs.dtype, order='C')  # (T, N, H), a copy
+    dtanh = hs[1:] * hs[1:]
+    np.subtract(1, dtanh, out=dtanh)                                  # (T, N, H)
+    dprev_h = None
+    for t in range(T - 1, -1, -1):
+        da = dA[t]
+        if dprev_h is not None:
+            da += dprev_h
+        da *= dtanh[t]                # gradient of the pre-activation at step t
+        dprev_h = da @ Wh.T           # (N, H)
+    dA2 = dA.reshape(T * N, H)
+    dx = (dA2 @ Wx.T.astype(dA.dtype, copy=False)).reshape(T, N, D).transpose(1, 0, 2)
+    dWx = xt.T @ dA2                             # (D, H)
+    dWh = hs[:-1].reshape(T * N, H).T @ dA2      # (H, H)
+    db = dA2.sum(axis=0)                         # (H,)
+    dh0 = dprev_h
+    ### END SOLUTION
+    return dx, dh0, dWx, dWh, db
+
+
+# ----------------------------------------------------------------------------
+# Word embedding
+# ----------------------------------------------------------------------------
+
+def word_embedding_forward(x, W):
+    """Look up the vector of every word: word i maps to row i of W.
+
+    Inputs:
+    - x: Integer array of shape (N, T) of word indices, each in 0 <= idx < V
+    - W: Word vectors, of shape (V, D)
+
+    Returns a tuple of:
+    - out: Word vectors of every input word, of shape (N, T, D)
+    - cache: Values needed by the backward pass
+    """
+    ### BEGIN SOLUTION
+    out = W[x]  # (N, T, D)
+    cache = (x, W.shape, W.dtype)
+    ### END SOLUTION
+    return out, cache
+
+
+def word_embedding_backward(dout, cache):
+    """Backward pass of the word embedding. Words are integers, so there is no
+    gradient for x: only for the embedding matrix.
+
+    Inputs:
+    - dout: Upstream gradients, of shape (N, T, D)
+    - cache: Cache from word_embedding_forward
+
+    Returns:
+    - dW: Gradient of the word embedding matrix, of shape (V, D)
+    """
+    ### BEGIN SOLUTION
+    x, shape, dtype = cache
+    dW = np.zeros(shape, dtype=dtype)
+    np.add.at(dW, x.ravel(), dout.reshape(-1, shape[1]))  # repeated words add up
+    ### END SOLUTION
+    return dW
+
+
+# ----------------------------------------------------------------------------
+# LSTM
+# ----------------------------------------------------------------------------
+
+def sigmoid(x):
+    """A numerically stable logistic sigmoid: no overflow for large |x|."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    z = np.exp(x[~pos])
+    out[~pos] = z / (1.0 + z)
+    return out
+
+
+def _sigmoid_inplace(a):
+    """sigmoid(a) written into a, via 0.5 * (1 + tanh(a / 2)): one stable pass."""
+    a *= 0.5
+    np.tanh(a, out=a)
+    a += 1
+    a *= 0.5
+    return a
+
+
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    """One time step of an LSTM. The activation vector a = x Wx + prev_h Wh + b,
+    of size 4H, is split into the gates in the order i, f, o, g.
+
+    Inputs:
+    - x: Input data, of shape (N, D)
+    - prev_h: Previous hidden state, of shape (N, H)
+    - prev_c: Previous cell state, of shape (N, H)
+    - Wx: Input-to-hidden weights, of shape (D, 4H)
+    - Wh: Hidden-to-hidden weights, of shape (H, 4H)
+    - b: Biases, of shape (4H,)
+
+    Returns a tuple of:
+    - next_h: Next hidden state, of shape (N, H)
+    - next_c: Next cell state, of shape (N, H)
+    - cache: Values needed by the backward pass
+    """
+    ### BEGIN SOLUTION
+    H = prev_h.shape[1]
+    a = x @ Wx + prev_h @ Wh + b          # (N, 4H)
+    i = sigmoid(a[:, :H])                 # input gate
+    f = sigmoid(a[:, H:2 * H])            # forget gate
+    o = sigmoid(a[:, 2 * H:3 * H])        # output gate
+    g = np.tanh(a[:, 3 * H:])             # candidate cell
+    next_c = f * prev_c + i * g           # (N, H)
+    tanh_c = np.tanh(next_c)
+    next_h = o * tanh_c                   # (N, H)
+    cache = (x, prev_h, prev_c, Wx, Wh, i, f, o, g, tanh_c)
+    ### END SOLUTION
+    return next_h, next_c, cache
+
+
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    """Backward pass of one LSTM time step.
+
+    Inputs:
+    - dnext_h: Gradient of the next hidden state, of shape (N, H)
+    - dnext_c: Gradient of the next cell state, of shape (N, H)
+    - cache: Cache from lstm_step_forward
+
+    Returns a tuple of:
+    - dx: Gradient of the input data, of shape (N, D)
+    - dprev_h: Gradient of the previous hidden state, of shape (N, H)
+    - dprev_c: Gradient of the previous cell state, of shape (N, H)
+    - dWx: Gradient of the input-to-hidden weights, of shape (D, 4H)
+    - dWh: Gradient of the hidden-to-hidden weights, of shape (H, 4H)
+    - db: Gradient of the biases, of shape (4H,)
+    """
+    ### BEGIN SOLUTION
+    x, prev_h, prev_c, Wx, Wh, i, f, o, g, tanh_c = cache
+    dc = dnext_c + dnext_h * o * (1 - tanh_c * tanh_c)  # both paths into next_c
+    di = dc * g
+    df = dc * prev_c
+    do = dnext_h * tanh_c
+    dg = dc * i
+    da = np.hstack([di * i * (1 - i),       # sigmoid'(z) = s (1 - s)
+                    df * f * (1 - f),
+                    do * o * (1 - o),
+                    dg * (1 - g * g)])      # tanh'(z) = 1 - t^2; (N, 4H)
+    dx = da @ Wx.T
+    dprev_h = da @ Wh.T
+    dprev_c = dc * f
+    dWx = x.T @ da
+    dWh = prev_h.T @ da
+    db = da.sum(axis=0)
+    ### END SOLUTION
+    return dx, dprev_h, dprev_c, dWx, dWh, db
+
+
+def lstm_forward(x, h0, Wx, Wh, b):
+    """An LSTM over a whole sequence of T steps. The initial cell state is zero.
+
+    Inputs:
+    - x: Input data, of shape (N, T, D)
+    - h0: Initial hidden state, of shape (N, H)
+    - Wx: Input-to-hidden weights, of shape (D, 4H)
+    - Wh: Hidden-to-hidden weights, of shape (H, 4H)
+    - b: Biases, of shape (4H,)
+
+    Returns a tuple of:
+    - h: Hidden states for every time step, of shape (N, T, H)
+    - cache: Values needed by the backward pass
+    """
+    ### BEGIN SOLUTION
+    N, T, D = x.shape
+    H = h0.shape[1]
+    dt = _dtype(x, h0, Wx, Wh, b)
+    Wh_ = Wh.astype(dt, copy=False)
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt).reshape(T * N, D)
+    gates = xt @ Wx.astype(dt, copy=False)       # (T*N, 4H): input projection of all steps
+    gates += b
+    gates = gates.reshape(T, N, 4 * H)
+    hs = np.empty((T + 1, N, H), dtype=dt)       # hs[t + 1] = h after step t
+    cs = np.zeros((T + 1, N, H), dtype=dt)       # cs[0] = c0 = 0
+    tcs = np.empty((T, N, H), dtype=dt)          # tanh(c) of every step
+    hs[0] = h0
+    for t in range(T):
+        a = gates[t]
+        a += hs[t] @ Wh_                         # (N, 4H)
+        _sigmoid_inplace(a[:, :3 * H])           # i, f, o in one pass
+        np.tanh(a[:, 3 * H:], out=a[:, 3 * H:])  # g
+        c = cs[t + 1]
+        np.multiply(a[:, H:2 * H], cs[t], out=c)
+        c += a[:, :H] * a[:, 3 * H:]
+        np.tanh(c, out=tcs[t])
+        np.multiply(a[:, 2 * H:3 * H], tcs[t], out=hs[t + 1])
+    h = hs[1:].transpose(1, 0, 2)                # (N, T, H) view
+    cache = (xt, Wx, Wh_, hs, cs, tcs, gates)
+    ### END SOLUTION
+    return h, cache
+
+
+def lstm_backward(dh, cache):
+    """Backward pass of an LSTM over a whole sequence.
+
+    Inputs:
+    - dh: Upstream gradients of all hidden states, of shape (N, T, H)
+    - cache: Cache from lstm_forward
+
+    Returns a tuple of:
+    - dx: Gradient of the input data, of shape (N, T, D)
+    - dh0: Gradient of the initial hidden state, of shape (N, H)
+    - dWx: Gradient of the input-to-hidden weights, of shape (D, 4H)
+    - dWh: Gradient of the hidden-to-hidden weights, of shape (H, 4H)
+    - db: Gradient of the biases, of shape (4H,)
+    """
+    ### BEGIN SOLUTION
+    xt, Wx, Wh, hs, cs, tcs, gates = cache
+    T, N, H = tcs.shape
+    D = xt.shape[1]
+    dt = hs.dtype
+    dhs = np.array(dh.transpose(1, 0, 2), dtype=dt, order='C')  # (T, N, H), a copy
+    dA = np.empty((T, N, 4 * H), dtype=dt)
+    dprev_h = np.zeros((N, H), dtype=dt)
+    dc = np.zeros((N, H), dtype=dt)
+    WhT = Wh.T
+    tmp = np.empty((N, H), dtype=dt)
+    for t in range(T - 1, -1, -1):
+        gi, gf, go, gg = (gates[t][:, k * H:(k + 1) * H] for k in range(4))
+        di, df, do, dg = (dA[t][:, k * H:(k + 1) * H] for k in range(4))
+        dnext_h = dhs[t]
+        dnext_h += dprev_h
+        tc = tcs[t]
+        np.multiply(dnext_h, tc, out=do)                   # do = dh * tanh(c)
+        np.multiply(tc, tc, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        tmp *= go
+        tmp *= dnext_h
+        dc += tmp                                          # dc += dh * o * (1 - tanh(c)^2)
+        np.multiply(dc, gg, out=di)                        # di = dc * g
+        np.multiply(dc, cs[t], out=df)                     # df = dc * prev_c
+        np.multiply(dc, gi, out=dg)                        # dg = dc * i
+        dc *= gf                                           # dprev_c
+        # through the nonlinearities: s' = s (1 - s) for i, f, o and t' = 1 - t^2 for g
+        s = gates[t][:, :3 * H]
+        ds = dA[t][:, :3 * H]
+        ds *= s
+        ds -= ds * s
+        dg -= dg * gg * gg
+        dprev_h = dA[t] @ WhT                              # (N, H)
+    dA2 = dA.reshape(T * N, 4 * H)
+    dx = (dA2 @ Wx.T.astype(dt, copy=False)).reshape(T, N, D).transpose(1, 0, 2)
+    dWx = xt.T @ dA2                              # (D, 4H)
+    dWh = hs[:-1].reshape(T * N, H).T @ dA2       # (H, 4H)
+    db = dA2.sum(axis=0)                          # (4H,)
+    dh0 = dprev_h
+    ### END SOLUTION
+    return dx, dh0, dWx, dWh, db
+
+
+# ----------------------------------------------------------------------------
+# Temporal affine layer and temporal softmax loss (given to students)
+# ----------------------------------------------------------------------------
+
+def temporal_affine_forward(x, w, b):
+    """An affine layer applied at every time step: a vector of size D becomes
+    one of size M (e.g. a hidden state becomes scores over the vocabulary).
+
+    Inputs:
+    - x: Input data, of shape (N, T, D)
+    - w: Weights, of shape (D, M)
+    - b: Biases, of shape (M,)
+
+    Returns a tuple of:
+    - out: Output data, of shape (N, T, M)
+    - cache: Values needed by the backward pass
+    """
+    N, T, D = x.shape
+    M = b.shape[0]
+    out = (x.reshape(N * T, D) @ w).reshape(N, T, M)
+    out += b
+    cache = (x, w, b)
+    return out, cache
+
+
+def temporal_affine_backward(dout, cache):
+    """Backward pass of the temporal affine layer.
+
+    Inputs:
+    - dout: Upstream gradients, of shape (N, T, M)
+    - cache: Cache from temporal_affine_forward
+
+    Returns a tuple of:
+    - dx: Gradient of the input, of shape (N, T, D)
+    - dw: Gradient of the weights, of shape (D, M)
+    - db: Gradient of the biases, of shape (M,)
+    """
+    x, w, b = cache
+    N, T, D = x.shape
+    M = b.shape[0]
+    dout2 = dout.reshape(N * T, M)
+    dx = (dout2 @ w.T).reshape(N, T, D)
+    dw = x.reshape(N * T, D).T @ dout2
+    db = dout2.sum(axis=0)
+    return dx, dw, db
+
+
+def temporal_softmax_loss(x, y, mask, verbose=False):
+    """Softmax loss at every time step, summed over time and averaged over the
+    minibatch. Positions where mask is False (e.g. <NULL> padding after the end
+    of a caption) add nothing to the loss or the gradient.
+
+    Inputs:
+    - x: Scores over the vocabulary, of shape (N, T, V)
+    - y: Ground-truth indices, of shape (N, T), each in 0 <= y[i, t] < V
+    - mask: Boolean array of shape (N, T): whether x[i, t] counts in the loss
+    - verbose: Print the shape of the flattened gradient
+
+    Returns a tuple of:
+    - loss: Scalar loss
+    - dx: Gradient of the loss with respect to the scores x, of shape (N, T, V)
+    """
+    N, T, V = x.shape
+    x_flat = x.reshape(N * T, V)
+    y_flat = y.reshape(N * T)
+    mask_flat = mask.reshape(N * T)
+    shifted = x_flat - x_flat.max(axis=1, keepdims=True)      # (N*T, V)
+    probs = np.exp(shifted)
+    sums = probs.sum(axis=1, keepdims=True)
+    rows = np.arange(N * T)
+    log_p = shifted[rows, y_flat] - np.log(sums[:, 0])       # log-prob of the true word
+    loss = -np.sum(log_p * mask_flat) / N
+    probs /= sums
+    probs[rows, y_flat] -= 1
+    probs *= (mask_flat / N).astype(probs.dtype)[:, None]
+    if verbose:
+        print('dx_flat: ', probs.shape)
+    dx = probs.reshape(N, T, V)
+    return loss, dx
