@@ -1,0 +1,124 @@
+"""The loader on the real coco_mini fixture, and its errors on broken data."""
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from cs231n.coco_utils import (DatasetError, decode_captions, load_coco_data,
+                               sample_coco_minibatch)
+
+OFFICIAL_KEYS = {'train_captions', 'train_image_idxs', 'val_captions', 'val_image_idxs',
+                 'train_features', 'val_features', 'idx_to_word', 'word_to_idx',
+                 'train_urls', 'val_urls'}
+
+
+def test_load_official_layout(coco_mini_data, coco_mini):
+    data = coco_mini_data
+    assert OFFICIAL_KEYS <= set(data)
+    assert data['train_captions'].shape == (1055, 17) and data['val_captions'].shape == (300, 17)
+    assert data['train_features'].shape == (211, 512) and data['train_features'].dtype == np.float32
+    assert len(data['idx_to_word']) == 1004
+    assert [data['idx_to_word'][i] for i in range(4)] == ['<NULL>', '<START>', '<END>', '<UNK>']
+    assert data['train_urls'].shape == (211,) and data['train_urls'][0].startswith('http')
+    assert data['train_images'].shape == (211,)
+    assert all(str(p).startswith(str(coco_mini)) for p in data['val_images'])
+
+
+def test_full_features_take_d_from_data(coco_mini):
+    data = load_coco_data(coco_mini, pca_features=False)
+    assert data['train_features'].shape == (211, 1280)
+
+
+def test_max_train(coco_mini):
+    np.random.seed(0)
+    data = load_coco_data(coco_mini, max_train=30)
+    assert data['train_captions'].shape == (30, 17) and data['train_image_idxs'].shape == (30,)
+    assert data['val_captions'].shape == (300, 17)
+
+
+def test_env_var_default(coco_mini, monkeypatch):
+    monkeypatch.setenv('CS231N_COCO_DIR', str(coco_mini))
+    assert load_coco_data()['train_captions'].shape == (1055, 17)
+
+
+def test_decode_captions(coco_mini_data):
+    i2w = coco_mini_data['idx_to_word']
+    w2i = coco_mini_data['word_to_idx']
+    caps = np.array([[w2i['<START>'], w2i['a'], w2i['dog'], w2i['<END>'], w2i['cat'], 0],
+                     [w2i['<START>'], w2i['a'], 0, w2i['cat'], 0, 0]])
+    assert decode_captions(caps, i2w) == ['<START> a dog <END>', '<START> a cat']
+    assert decode_captions(caps[0], i2w) == '<START> a dog <END>'
+    text = decode_captions(coco_mini_data['train_captions'][:5], i2w)
+    assert all(t.startswith('<START> ') and t.endswith(' <END>') for t in text)
+
+
+def test_sample_minibatch(coco_mini_data):
+    np.random.seed(1)
+    caps, feats, urls = sample_coco_minibatch(coco_mini_data, batch_size=7, split='val')
+    assert caps.shape == (7, 17) and feats.shape == (7, 512) and urls.shape == (7,)
+    # every feature row belongs to the image its caption describes
+    for c, f, u in zip(caps, feats, urls):
+        rows = np.where((coco_mini_data['val_captions'] == c).all(axis=1))[0]
+        imgs = coco_mini_data['val_image_idxs'][rows]
+        assert any(np.array_equal(coco_mini_data['val_features'][i], f) for i in imgs)
+        assert u in coco_mini_data['val_urls'][imgs]
+    with pytest.raises(ValueError, match="split must be 'train' or 'val'"):
+        sample_coco_minibatch(coco_mini_data, split='test')
+
+
+# ------------------------------------------------------------ broken datasets
+@pytest.fixture
+def copy_of_mini(coco_mini, tmp_path):
+    d = tmp_path / 'coco'
+    shutil.copytree(coco_mini, d, ignore=shutil.ignore_patterns('images'))
+    for f in d.iterdir():
+        f.chmod(0o644)
+    return d
+
+
+def test_missing_folder_names_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r'bash get_datasets.sh'):
+        load_coco_data(tmp_path / 'nowhere')
+
+
+def test_missing_file_named(copy_of_mini):
+    (copy_of_mini / 'val2014_vgg16_fc7_pca.h5').unlink()
+    with pytest.raises(FileNotFoundError, match=r'missing val2014_vgg16_fc7_pca.h5.*bash get_datasets.sh'):
+        load_coco_data(copy_of_mini)
+    load_coco_data(copy_of_mini, pca_features=False)  # the full features are still there
+
+
+def test_truncated_h5(copy_of_mini):
+    f = copy_of_mini / 'train2014_vgg16_fc7_pca.h5'
+    raw = f.read_bytes()
+    f.write_bytes(raw[:len(raw) // 3])
+    with pytest.raises(DatasetError, match=r'train2014_vgg16_fc7_pca.h5 cannot be read.*truncated or corrupted'):
+        load_coco_data(copy_of_mini)
+
+
+def test_vocab_does_not_match_captions(copy_of_mini):
+    vocab = json.loads((copy_of_mini / 'coco2014_vocab.json').read_text())
+    vocab['idx_to_word'] = vocab['idx_to_word'][:500]
+    vocab['word_to_idx'] = {w: i for i, w in enumerate(vocab['idx_to_word'])}
+    (copy_of_mini / 'coco2014_vocab.json').write_text(json.dumps(vocab))
+    with pytest.raises(DatasetError, match=r'coco2014_captions.h5: train_captions holds word ids up to \d+.*only 500 words'):
+        load_coco_data(copy_of_mini)
+
+
+def test_features_with_wrong_rows(copy_of_mini):
+    path = copy_of_mini / 'val2014_vgg16_fc7_pca.h5'
+    with h5py.File(path, 'r') as f:
+        feats = f['features'][:]
+    with h5py.File(path, 'w') as f:
+        f['features'] = feats[:40]
+    with pytest.raises(DatasetError, match=r'val2014_vgg16_fc7_pca.h5 has 40 rows.*wrong number of rows'):
+        load_coco_data(copy_of_mini)
+
+
+def test_h5_without_dataset(copy_of_mini):
+    with h5py.File(copy_of_mini / 'coco2014_captions.h5', 'a') as f:
+        del f['val_image_idxs']
+    with pytest.raises(DatasetError, match=r'coco2014_captions.h5 has no dataset val_image_idxs'):
+        load_coco_data(copy_of_mini)

@@ -1,0 +1,469 @@
+"""End-to-end tests of get_datasets.sh against a local HTTP server (no internet needed).
+
+The archive is built in the official layout (a top-level ``coco_captioning/`` folder) from the real
+coco_mini fixture and served from 127.0.0.1. The server can honour ``Range`` requests (so resuming
+can be checked), cut the connection after some bytes, answer 404, or ignore ``Range``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import signal
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "get_datasets.sh"
+EXPECTED = [
+    "coco2014_captions.h5",
+    "coco2014_vocab.json",
+    "train2014_urls.txt",
+    "val2014_urls.txt",
+    "train2014_vgg16_fc7.h5",
+    "val2014_vgg16_fc7.h5",
+    "train2014_vgg16_fc7_pca.h5",
+    "val2014_vgg16_fc7_pca.h5",
+]
+PROG = "get_datasets.sh: error:"
+
+
+# ---- fixture data ------------------------------------------------------------------------------
+
+def _coco_mini_dir() -> Path:
+    env = os.environ.get("CS231N_COCO_MINI")
+    return Path(env) if env else REPO.parent / "shared" / "coco_mini"
+
+
+@pytest.fixture(scope="session")
+def coco_mini() -> Path:
+    folder = _coco_mini_dir()
+    missing = [name for name in EXPECTED if not (folder / name).is_file()]
+    if missing:
+        pytest.skip(f"coco_mini fixture not found or incomplete at {folder} (missing {missing}); "
+                    "set CS231N_COCO_MINI to its folder")
+    return folder
+
+
+def _make_zip(folder: Path, leave_out: str | None = None) -> bytes:
+    """Zip the top-level files of ``folder`` under ``coco_captioning/`` (extra files included)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.name != leave_out:
+                archive.write(path, f"coco_captioning/{path.name}")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def good_zip(coco_mini) -> bytes:
+    return _make_zip(coco_mini)
+
+
+# ---- local HTTP server -------------------------------------------------------------------------
+
+class ZipServer(ThreadingHTTPServer):
+    """Serves ``self.body`` at any path. Knobs: ``status`` (e.g. 404), ``cut_after`` (close the
+    connection after that many body bytes of the next response), ``ranges`` (honour Range),
+    ``throttle`` (seconds to pause after each 64 KB, for a slow download)."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.body = b""
+        self.status = 200
+        self.cut_after: int | None = None
+        self.ranges = True
+        self.throttle = 0.0
+        self.requests: list[tuple[str, str | None]] = []  # (method, Range header)
+        self.lock = threading.Lock()
+
+    def handle_error(self, request, client_address):
+        pass  # a client hanging up mid-download is expected in these tests
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/coco_captioning.zip"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, *args):  # keep the test output quiet
+        pass
+
+    def do_HEAD(self):
+        self._respond(send_body=False)
+
+    def do_GET(self):
+        self._respond(send_body=True)
+
+    def _respond(self, send_body: bool):
+        server: ZipServer = self.server
+        range_header = self.headers.get("Range")
+        with server.lock:
+            server.requests.append((self.command, range_header))
+            cut, server.cut_after = server.cut_after, None
+        body = server.body
+        if server.status != 200:
+            payload = b"not here\n"
+            self.send_response(server.status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if send_body:
+                self.wfile.write(payload)
+            return
+        start = 0
+        if range_header and server.ranges:
+            assert range_header.startswith("bytes=") and range_header.endswith("-"), range_header
+            start = int(range_header[len("bytes="):-1])
+            if start >= len(body):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(body)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Type", "application/zip")
+        self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        if not send_body:
+            return
+        chunk = body[start:] if cut is None else body[start:start + cut]
+        step = 65536 if server.throttle else len(chunk) or 1
+        for offset in range(0, len(chunk), step):
+            self.wfile.write(chunk[offset:offset + step])
+            self.wfile.flush()
+            time.sleep(server.throttle)
+        if cut is not None:  # simulate a dropped connection: close with bytes still owed
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def server(good_zip):
+    srv = ZipServer()
+    srv.body = good_zip
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+# ---- running the script ------------------------------------------------------------------------
+
+def run(url: str, dest: Path, *args: str, script: Path = SCRIPT, **env_extra):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("COCO_CAPTIONING_SHA256", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")}
+    env.update(COCO_CAPTIONING_URL=url, NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+    if dest is not None:
+        env["CS231N_DATASETS_DIR"] = str(dest)
+    else:
+        env.pop("CS231N_DATASETS_DIR", None)
+    env.update(env_extra)
+    return subprocess.run(["bash", str(script), *args], env=env, cwd=dest.parent if dest else "/",
+                          capture_output=True, text=True, timeout=60)
+
+
+def assert_dataset_ok(dest: Path, coco_mini: Path):
+    folder = dest / "coco_captioning"
+    for name in EXPECTED:
+        assert (folder / name).read_bytes() == (coco_mini / name).read_bytes(), name
+    leftovers = sorted(p.name for p in dest.iterdir() if p.name != "coco_captioning")
+    assert leftovers == [], leftovers  # no zip, .part or temporary folder left behind
+
+
+def assert_refused(result, dest: Path, *words: str):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(PROG), result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert not (dest / "coco_captioning").exists()
+    assert not [p for p in dest.iterdir() if p.name.startswith(".coco_captioning.tmp")]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def restricted_path(tmp_path: Path, hide: set[str]) -> str:
+    """A PATH holding links to every program on the current PATH except those in ``hide``."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            link = bin_dir / entry.name
+            if entry.name not in hide and not link.exists() and os.access(entry.path, os.X_OK):
+                link.symlink_to(entry.path)
+    return str(bin_dir)
+
+
+# ---- the cases ---------------------------------------------------------------------------------
+
+def test_fresh_download(server, tmp_path, coco_mini):
+    result = run(server.url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert_dataset_ok(tmp_path, coco_mini)
+    assert (tmp_path / "coco_captioning" / "README.md").is_file()  # extra files are tolerated
+    assert server.requests == [("GET", None)]
+
+
+def test_interrupted_download_resumes(server, tmp_path, coco_mini, good_zip):
+    cut = len(good_zip) // 3
+    server.cut_after = cut
+    first = run(server.url, tmp_path)
+    assert_refused(first, tmp_path, "interrupted", "run this script again")
+    assert (tmp_path / "coco_captioning.zip.part").stat().st_size == cut
+    assert not (tmp_path / "coco_captioning.zip").exists()
+
+    server.requests.clear()
+    second = run(server.url, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert server.requests == [("GET", f"bytes={cut}-")]
+    assert "resuming" in second.stdout
+    assert_dataset_ok(tmp_path, coco_mini)
+
+
+def test_complete_part_file_is_used(server, tmp_path, coco_mini, good_zip):
+    # killed after the download finished but before the rename: the server answers 416
+    (tmp_path / "coco_captioning.zip.part").write_bytes(good_zip)
+    result = run(server.url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert server.requests == [("GET", f"bytes={len(good_zip)}-")]
+    assert_dataset_ok(tmp_path, coco_mini)
+
+
+def test_server_without_range_support_restarts(server, tmp_path, coco_mini, good_zip):
+    (tmp_path / "coco_captioning.zip.part").write_bytes(good_zip[:1000])
+    server.ranges = False
+    result = run(server.url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "cannot resume" in result.stdout
+    assert [method for method, _ in server.requests] == ["GET", "GET"]
+    assert server.requests[1] == ("GET", None)
+    assert_dataset_ok(tmp_path, coco_mini)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbled"])
+def test_corrupt_archive_is_refused_and_deleted(server, tmp_path, good_zip, damage):
+    if damage == "truncated":
+        server.body = good_zip[: len(good_zip) * 2 // 3]
+    else:  # flip bytes inside the compressed data, keep the length and the central directory
+        body = bytearray(good_zip)
+        middle = len(body) // 2
+        body[middle:middle + 64] = bytes(b ^ 0xFF for b in body[middle:middle + 64])
+        server.body = bytes(body)
+    result = run(server.url, tmp_path)
+    assert_refused(result, tmp_path, "corrupt", "invalid", "deleted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the bad zip is gone
+
+    server.body = good_zip  # the next run downloads again and succeeds
+    server.requests.clear()
+    assert run(server.url, tmp_path).returncode == 0
+    assert server.requests == [("GET", None)]
+
+
+def test_archive_missing_a_file_is_refused(server, tmp_path, coco_mini):
+    server.body = _make_zip(coco_mini, leave_out="val2014_vgg16_fc7_pca.h5")
+    result = run(server.url, tmp_path)
+    assert_refused(result, tmp_path, "invalid", "coco_captioning/val2014_vgg16_fc7_pca.h5")
+    assert "train2014_vgg16_fc7.h5" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_checksum(server, tmp_path, coco_mini, good_zip):
+    wrong = run(server.url, tmp_path, COCO_CAPTIONING_SHA256="0" * 64)
+    assert_refused(wrong, tmp_path, "SHA-256", "0" * 64)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    right = run(server.url, tmp_path, COCO_CAPTIONING_SHA256=hashlib.sha256(good_zip).hexdigest().upper())
+    assert right.returncode == 0, right.stderr
+    assert_dataset_ok(tmp_path, coco_mini)
+
+
+def test_second_run_does_nothing(server, tmp_path, coco_mini):
+    assert run(server.url, tmp_path).returncode == 0
+    server.requests.clear()
+    again = run(server.url, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip().splitlines() == [
+        f"get_datasets.sh: the COCO captioning data is already in {tmp_path}/coco_captioning; nothing to do"]
+    assert again.stderr == ""
+    assert server.requests == []
+    assert_dataset_ok(tmp_path, coco_mini)
+
+
+def test_incomplete_existing_folder_is_replaced_and_kept_aside(server, tmp_path, coco_mini):
+    old = tmp_path / "coco_captioning"
+    old.mkdir()
+    (old / "coco2014_vocab.json").write_text("{}")
+    result = run(server.url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("coco_captioning.old-")]
+    assert len(kept) == 1 and (kept[0] / "coco2014_vocab.json").read_text() == "{}"
+    shutil.rmtree(kept[0])
+    assert_dataset_ok(tmp_path, coco_mini)
+
+
+def test_http_404(server, tmp_path):
+    server.status = 404
+    result = run(server.url, tmp_path)
+    assert_refused(result, tmp_path, "HTTP 404", "COCO_CAPTIONING_URL")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_connection_refused(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/coco_captioning.zip"
+    result = run(url, tmp_path)
+    assert_refused(result, tmp_path, "cannot connect", "internet connection")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to simulate a full disk")
+def test_disk_full(server, tmp_path):
+    (tmp_path / "coco_captioning.zip.part").symlink_to("/dev/full")  # every write fails: ENOSPC
+    result = run(server.url, tmp_path)
+    assert_refused(result, tmp_path, "disk full", "Free some space")
+
+
+def test_unzip_missing_falls_back_to_python(server, tmp_path, coco_mini):
+    path = restricted_path(tmp_path, {"unzip", "zipinfo"})
+    dest = tmp_path / "data"
+    result = run(server.url, dest, PATH=path, PYTHON=sys.executable)
+    assert result.returncode == 0, result.stderr
+    assert_dataset_ok(dest, coco_mini)
+
+
+def test_wget_when_curl_is_missing(server, tmp_path, coco_mini, good_zip):
+    if shutil.which("wget") is None:
+        pytest.skip("wget is not installed")
+    path = restricted_path(tmp_path, {"curl"})
+    dest = tmp_path / "data"
+    dest.mkdir()
+    cut = len(good_zip) // 2
+    (dest / "coco_captioning.zip.part").write_bytes(good_zip[:cut])
+    result = run(server.url, dest, PATH=path)
+    assert result.returncode == 0, result.stderr
+    assert server.requests == [("GET", f"bytes={cut}-")]
+    assert_dataset_ok(dest, coco_mini)
+
+
+def test_no_download_tool(tmp_path):
+    path = restricted_path(tmp_path, {"curl", "wget"})
+    dest = tmp_path / "data"
+    result = run("http://127.0.0.1:9/never", dest, PATH=path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"{PROG} neither curl nor wget is installed; install one (e.g. 'sudo apt-get install curl'), "
+        "then run again"]
+
+
+def test_default_destination_is_next_to_the_script(server, tmp_path, coco_mini):
+    copy = tmp_path / "checkout" / "get_datasets.sh"
+    copy.parent.mkdir()
+    shutil.copy2(SCRIPT, copy)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run(server.url, None, script=copy)  # run from "/", no CS231N_DATASETS_DIR
+    assert result.returncode == 0, result.stderr
+    assert_dataset_ok(tmp_path / "checkout" / "datasets", coco_mini)
+
+
+def test_offline_runs_the_builder_with_the_chosen_python(tmp_path):
+    fake = tmp_path / "fake-python"
+    record = tmp_path / "called"
+    fake.write_text(f'#!/bin/sh\necho "$PWD $*" > "{record}"\nexit "${{FAKE_RC:-0}}"\n')
+    fake.chmod(0o755)
+    ok = run("http://127.0.0.1:9/never", tmp_path, "--offline", PYTHON=str(fake))
+    assert ok.returncode == 0, ok.stderr
+    assert record.read_text().split() == [str(REPO), "-m", "cs231n.offline_data"]
+    failed = run("http://127.0.0.1:9/never", tmp_path, "--offline", PYTHON=str(fake), FAKE_RC="3")
+    assert failed.returncode != 0
+    assert failed.stderr.strip().splitlines() == [
+        f"{PROG} building the offline dataset failed (exit code 3); see the messages above"]
+
+
+def test_not_enough_space_to_unpack_keeps_the_archive(server, tmp_path, coco_mini):
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "df").write_text("#!/bin/sh\nprintf 'Filesystem 1024-blocks Used Available Capacity "
+                             "Mounted on\\nfake 100 99 1 99%% /\\n'\n")
+    (fake / "df").chmod(0o755)
+    dest = tmp_path / "data"
+    full = run(server.url, dest, PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
+    assert_refused(full, dest, "not enough disk space", "the archive is kept")
+    assert sorted(p.name for p in dest.iterdir()) == ["coco_captioning.zip"]
+
+    server.requests.clear()
+    later = run(server.url, dest)  # space freed: no new download
+    assert later.returncode == 0, later.stderr
+    assert "using the archive already downloaded" in later.stdout
+    assert server.requests == []
+    assert_dataset_ok(dest, coco_mini)
+
+
+def test_terminated_download_stops_at_once_and_resumes(server, tmp_path, coco_mini):
+    server.throttle = 0.05
+    env = dict(os.environ, COCO_CAPTIONING_URL=server.url, CS231N_DATASETS_DIR=str(tmp_path),
+               NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+    env.pop("COCO_CAPTIONING_SHA256", None)
+    proc = subprocess.Popen(["bash", str(SCRIPT)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    part = tmp_path / "coco_captioning.zip.part"
+    deadline = time.monotonic() + 20
+    while not (part.exists() and part.stat().st_size > 0):
+        assert time.monotonic() < deadline and proc.poll() is None, "the download never started"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 143
+    assert err.strip().splitlines() == [
+        "get_datasets.sh: interrupted; run it again to continue (a download resumes)"]
+    if os.path.isdir("/proc/self"):  # the downloader was stopped too, not left running
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                assert str(part).encode() not in cmdline.read_bytes()
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                pass
+    have = part.stat().st_size
+    assert 0 < have < len(server.body)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coco_captioning.zip.part"]
+
+    server.throttle = 0.0
+    server.requests.clear()
+    result = run(server.url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert server.requests == [("GET", f"bytes={have}-")]
+    assert_dataset_ok(tmp_path, coco_mini)
+
+
+def test_help_and_unknown_argument(tmp_path):
+    shown = run("http://127.0.0.1:9/never", tmp_path, "--help")
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("Usage: bash get_datasets.sh")
+    assert "COCO_CAPTIONING_URL" in shown.stdout and "CS231N_DATASETS_DIR" in shown.stdout
+    bad = run("http://127.0.0.1:9/never", tmp_path, "--bogus")
+    assert bad.returncode == 2
+    assert "unknown argument: --bogus" in bad.stderr and "Usage:" in bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

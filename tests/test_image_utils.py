@@ -1,0 +1,65 @@
+"""image_from_url: local files, a local web server, dead links, no temp files."""
+import http.server
+import os
+import tempfile
+import threading
+
+import numpy as np
+import pytest
+
+from cs231n.image_utils import image_from_url
+
+
+@pytest.fixture
+def png(tmp_path):
+    import matplotlib.image
+    img = np.zeros((6, 8, 4), dtype=np.uint8)
+    img[..., 0] = 200
+    img[..., 3] = 255
+    path = tmp_path / 'red.png'
+    matplotlib.image.imsave(path, img)
+    return path
+
+
+@pytest.fixture
+def server(tmp_path, png):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(png.parent), **k)
+
+        def log_message(self, *a):
+            pass
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Quiet)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield 'http://127.0.0.1:%d' % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_local_path_and_file_url(png):
+    for src in (str(png), png.as_uri()):
+        img = image_from_url(src)
+        assert img.shape == (6, 8, 3) and img.dtype == np.uint8
+        assert (img[..., 0] == 200).all() and (img[..., 1:] == 0).all()
+
+
+def test_http(server):
+    img = image_from_url(server + '/red.png')
+    assert img.shape == (6, 8, 3)
+
+
+def test_dead_links_return_none_with_one_line(server, tmp_path, capsys):
+    (tmp_path / 'junk.jpg').write_bytes(b'not an image')
+    before = set(os.listdir(tempfile.gettempdir()))
+    for src in (server + '/missing.jpg', 'http://127.0.0.1:9/x.jpg', str(tmp_path / 'nope.jpg'),
+                str(tmp_path / 'junk.jpg')):
+        assert image_from_url(src, timeout=2) is None
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1 and err.startswith('image_from_url: ') and src in err
+    assert set(os.listdir(tempfile.gettempdir())) <= before
+
+
+def test_coco_mini_images(coco_mini_data):
+    img = image_from_url(coco_mini_data['val_images'][0])
+    assert img.ndim == 3 and img.shape[2] == 3 and max(img.shape[:2]) == 224

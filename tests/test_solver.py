@@ -1,0 +1,124 @@
+"""CaptioningSolver: overfitting real COCO captions, NaN handling, checkpoints."""
+import numpy as np
+import pytest
+
+from cs231n.captioning_solver import CaptioningSolver
+from cs231n.classifiers.rnn import CaptioningRNN
+
+
+def small_data(data, n=50):
+    """n captions of n distinct images (the first caption of each image)."""
+    idx = data['train_image_idxs']
+    _, first = np.unique(idx, return_index=True)
+    pick = np.sort(first)[:n]
+    assert len(np.unique(idx[pick])) == n
+    small = dict(data)
+    small['train_captions'] = data['train_captions'][pick]
+    small['train_image_idxs'] = idx[pick]
+    return small
+
+
+@pytest.mark.parametrize('cell_type,lr_decay,bound', [('rnn', 0.95, 0.2), ('lstm', 0.995, 0.5)])
+def test_overfit_small_data(coco_mini_data, cell_type, lr_decay, bound, capsys):
+    data = small_data(coco_mini_data)
+    np.random.seed(231)
+    model = CaptioningRNN(data['word_to_idx'], input_dim=data['train_features'].shape[1],
+                          hidden_dim=512, wordvec_dim=256, cell_type=cell_type)
+    solver = CaptioningSolver(model, data, update_rule='adam', num_epochs=50, batch_size=25,
+                              optim_config={'learning_rate': 5e-3}, lr_decay=lr_decay,
+                              verbose=True, print_every=10)
+    solver.train()
+    out = capsys.readouterr().out
+    assert '(Iteration 1 / 100) loss: ' in out and '(Iteration 91 / 100) loss: ' in out
+    assert len(solver.loss_history) == 100
+    assert solver.loss_history[0] > 50                  # about 16 words x log(1004)
+    assert solver.loss_history[-1] < bound, solver.loss_history[-10:]
+    # a model that memorised its captions reproduces them when sampling
+    feats = data['train_features'][data['train_image_idxs'][:10]]
+    sampled = model.sample(feats, max_length=16)
+    truth = data['train_captions'][:10, 1:]
+    agree = np.mean([(sampled[i][truth[i] != 0] == truth[i][truth[i] != 0]).mean() for i in range(10)])
+    assert agree > 0.8
+
+
+def tiny_setup(seed=0):
+    rng = np.random.RandomState(seed)
+    word_to_idx = {'<NULL>': 0, '<START>': 1, '<END>': 2, 'a': 3, 'b': 4, 'c': 5}
+    caps = rng.randint(3, 6, size=(40, 7))
+    caps[:, 0], caps[:, -1] = 1, 2
+    data = {'train_captions': caps, 'train_image_idxs': np.arange(40),
+            'train_features': rng.randn(40, 8).astype(np.float32),
+            'train_urls': np.array(['u%d' % i for i in range(40)]),
+            'word_to_idx': word_to_idx}
+    np.random.seed(seed)
+    model = CaptioningRNN(word_to_idx, input_dim=8, wordvec_dim=6, hidden_dim=10, cell_type='lstm')
+    return model, data
+
+
+def test_iterations_epochs_and_lr_decay():
+    model, data = tiny_setup()
+    solver = CaptioningSolver(model, data, update_rule='sgd', optim_config={'learning_rate': 0.1},
+                              lr_decay=0.5, batch_size=10, num_epochs=3, verbose=False)
+    solver.train()
+    assert len(solver.loss_history) == 12 and solver.epoch == 3
+    assert all(abs(c['learning_rate'] - 0.1 * 0.5 ** 3) < 1e-12 for c in solver.optim_configs.values())
+
+
+def test_nan_loss_stops_with_clear_message():
+    model, data = tiny_setup()
+    solver = CaptioningSolver(model, data, update_rule='sgd', optim_config={'learning_rate': 1.0},
+                              batch_size=10, num_epochs=2, verbose=False)
+    solver.train()
+    before = {k: v.copy() for k, v in model.params.items()}
+    model.params['W_vocab'][0, 0] = np.nan
+    before['W_vocab'][0, 0] = np.nan
+    solver.num_epochs = 3
+    with pytest.raises(FloatingPointError, match=r'loss became nan at iteration 9.*smaller learning_rate'):
+        solver.train()
+    assert len(solver.loss_history) == 8
+    for k in before:  # the bad update was not applied
+        assert np.array_equal(model.params[k], before[k], equal_nan=True), k
+
+
+def test_bad_update_rule():
+    model, data = tiny_setup()
+    with pytest.raises(ValueError, match="update_rule must be one of"):
+        CaptioningSolver(model, data, update_rule='adamw')
+
+
+def test_checkpoint_resume_gives_same_history(tmp_path):
+    ckpt = tmp_path / 'run.ckpt'
+    model, data = tiny_setup(seed=1)
+    full = CaptioningSolver(model, data, update_rule='adam', optim_config={'learning_rate': 1e-2},
+                            lr_decay=0.9, batch_size=8, num_epochs=6, verbose=False)
+    full.train()
+    full_params = {k: v.copy() for k, v in model.params.items()}
+
+    # The same run, killed after 3 epochs: the iteration count is cut short by
+    # asking for fewer epochs, then a fresh process (new model, new solver) resumes.
+    model_a, data = tiny_setup(seed=1)
+    part = CaptioningSolver(model_a, data, update_rule='adam', optim_config={'learning_rate': 1e-2},
+                            lr_decay=0.9, batch_size=8, num_epochs=3, verbose=False,
+                            checkpoint_path=str(ckpt), checkpoint_every=4)
+    part.train()
+    assert ckpt.exists() and len(part.loss_history) == 15
+    np.random.seed(12345)  # the resumed process starts with another random state
+    model_b, _ = tiny_setup(seed=2)
+    resumed = CaptioningSolver(model_b, data, update_rule='adam', optim_config={'learning_rate': 1e-2},
+                               lr_decay=0.9, batch_size=8, num_epochs=6, verbose=False,
+                               checkpoint_path=str(ckpt), checkpoint_every=4)
+    resumed.train()
+    assert resumed.loss_history == full.loss_history
+    for k in full_params:
+        assert np.array_equal(model_b.params[k], full_params[k]), k
+
+
+def test_checkpoint_rejects_other_model(tmp_path):
+    model, data = tiny_setup()
+    solver = CaptioningSolver(model, data, verbose=False, num_epochs=1, batch_size=10)
+    solver.train()
+    solver.save_checkpoint(tmp_path / 'c.ckpt')
+    other = CaptioningRNN(data['word_to_idx'], input_dim=8, wordvec_dim=6, hidden_dim=12, cell_type='lstm')
+    s2 = CaptioningSolver(other, data, verbose=False)
+    with pytest.raises(ValueError, match=r'parameter .* has shape .* the model expects'):
+        s2.load_checkpoint(tmp_path / 'c.ckpt')
