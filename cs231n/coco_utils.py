@@ -20,9 +20,11 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATASETS_DIR = REPO_ROOT / 'datasets'
-BASE_DIR = DATASETS_DIR / 'coco_captioning'
+BASE_DIR = DATASETS_DIR / 'coco_captioning'         # the official data
+OFFLINE_DIR = DATASETS_DIR / 'offline_captioning'   # the project's own small set
 ENV_VAR = 'CS231N_COCO_DIR'
 FETCH_COMMAND = 'bash get_datasets.sh'
+BUILD_COMMAND = 'bash get_datasets.sh --offline'
 
 CAPTIONS_FILE = 'coco2014_captions.h5'
 VOCAB_FILE = 'coco2014_vocab.json'
@@ -50,7 +52,7 @@ class DatasetError(Exception):
     """A dataset file is missing, unreadable or inconsistent with the others."""
 
 
-def _read_h5(path, keys=None):
+def _read_h5(path, keys=None, cmd=FETCH_COMMAND):
     """Read whole datasets of an h5 file into numpy arrays, with clear errors."""
     import h5py
     try:
@@ -60,16 +62,14 @@ def _read_h5(path, keys=None):
             if absent:
                 raise DatasetError('%s has no dataset %s (it holds %s). The file is not in the '
                                    'expected layout: fetch it again with `%s`.'
-                                   % (path, ', '.join(absent), ', '.join(f.keys()) or 'nothing',
-                                      FETCH_COMMAND))
+                                   % (path, ', '.join(absent), ', '.join(f.keys()) or 'nothing', cmd))
             return {k: np.asarray(f[k]) for k in names}
     except DatasetError:
         raise
     except (OSError, KeyError, ValueError, RuntimeError) as e:
         raise DatasetError('%s cannot be read as HDF5 (%s): it is truncated or corrupted. '
                            'Delete the dataset folder and fetch it again with `%s`.'
-                           % (path, str(e).splitlines()[0] if str(e) else type(e).__name__,
-                              FETCH_COMMAND)) from None
+                           % (path, str(e).splitlines()[0] if str(e) else type(e).__name__, cmd)) from None
 
 
 def _read_lines(path):
@@ -88,12 +88,36 @@ def _resolve_local(base_dir, entries):
     return np.asarray(out)
 
 
+def default_base_dir(pca_features=True, announce=True):
+    """The dataset folder used when none is given: $CS231N_COCO_DIR if set,
+    else datasets/coco_captioning when complete, else the offline set."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        if announce:
+            print('Loading the dataset at %s (from $%s)' % (env, ENV_VAR))
+        return Path(env)
+    if BASE_DIR.is_dir() and not missing_files(BASE_DIR, pca_features):
+        if announce:
+            print('Loading COCO from %s (the offline set is built by `%s`)' % (BASE_DIR, BUILD_COMMAND))
+        return BASE_DIR
+    if OFFLINE_DIR.is_dir() and not missing_files(OFFLINE_DIR, pca_features):
+        if announce:
+            print('Loading the offline set from %s (for the real COCO data run `%s`)'
+                  % (OFFLINE_DIR, FETCH_COMMAND))
+        return OFFLINE_DIR
+    raise FileNotFoundError(
+        'No captioning dataset found: neither %s nor %s is complete. Build the offline set with '
+        '`%s` (a minute, no network) or fetch the real COCO data with `%s` (about 1 GB), '
+        'or set %s to a dataset folder.' % (BASE_DIR, OFFLINE_DIR, BUILD_COMMAND, FETCH_COMMAND, ENV_VAR))
+
+
 def load_coco_data(base_dir=None, max_train=None, pca_features=True):
     """Load the captioning dataset into a dict of arrays.
 
     Inputs:
     - base_dir: Dataset folder; by default $CS231N_COCO_DIR if set, else
-      datasets/coco_captioning
+      datasets/coco_captioning when it is complete, else the offline set in
+      datasets/offline_captioning (one line says which was loaded)
     - max_train: If given, keep a random subsample (with replacement) of this
       many training captions
     - pca_features: Load the PCA-reduced features instead of the full ones
@@ -105,22 +129,23 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
     val_images (absolute paths).
     """
     if base_dir is None:
-        base_dir = os.environ.get(ENV_VAR) or BASE_DIR
+        base_dir = default_base_dir(pca_features)
     base_dir = Path(base_dir)
+    cmd = BUILD_COMMAND if base_dir.resolve() == OFFLINE_DIR.resolve() else FETCH_COMMAND
     if not base_dir.is_dir():
         raise FileNotFoundError(
-            'No captioning dataset at %s. Fetch the COCO data with `%s` (about 1 GB), '
-            'or set %s to a dataset folder.' % (base_dir, FETCH_COMMAND, ENV_VAR))
+            'No captioning dataset at %s. Get it with `%s`, '
+            'or set %s to a dataset folder.' % (base_dir, cmd, ENV_VAR))
     missing = missing_files(base_dir, pca_features)
     if missing:
         raise FileNotFoundError(
             'The dataset at %s is incomplete: missing %s. Fetch it again with `%s`.'
-            % (base_dir, ', '.join(missing), FETCH_COMMAND))
+            % (base_dir, ', '.join(missing), cmd))
 
-    data = _read_h5(base_dir / CAPTIONS_FILE, list(CAPTION_KEYS))
+    data = _read_h5(base_dir / CAPTIONS_FILE, list(CAPTION_KEYS), cmd)
     for split in ('train', 'val'):
         path = base_dir / feature_file(split, pca_features)
-        data['%s_features' % split] = _read_h5(path, ['features'])['features']
+        data['%s_features' % split] = _read_h5(path, ['features'], cmd)['features']
 
     try:
         with open(base_dir / VOCAB_FILE, encoding='utf-8') as f:
@@ -129,7 +154,7 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
         data['word_to_idx'] = dict(vocab['word_to_idx'])
     except (ValueError, KeyError, TypeError) as e:
         raise DatasetError('%s is not a valid vocabulary file (%s: %s). Fetch it again with `%s`.'
-                           % (base_dir / VOCAB_FILE, type(e).__name__, e, FETCH_COMMAND)) from None
+                           % (base_dir / VOCAB_FILE, type(e).__name__, e, cmd)) from None
 
     for split in ('train', 'val'):
         data['%s_urls' % split] = _resolve_local(base_dir, _read_lines(base_dir / ('%s2014_urls.txt' % split)))

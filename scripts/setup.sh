@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Set up the suite: a virtual environment in .venv with the package and its
+# dependencies (from the package registry), then the offline dataset.
+# Safe to run again: it only does what is not done yet.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${CS231N_VENV:-$ROOT/.venv}"
+
+pick_python() {
+    for py in python3.11 python3.12 python3.13 python3.10 python3; do
+        if command -v "$py" >/dev/null 2>&1 &&
+           "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
+            echo "$py"; return 0
+        fi
+    done
+    echo "setup: Python 3.10 or newer is needed (3.11 recommended); install it and run again." >&2
+    return 1
+}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    PY="$(pick_python)"
+    echo "setup: creating the virtual environment $VENV with $($PY --version)"
+    "$PY" -m venv "$VENV" || { echo "setup: '$PY -m venv' failed: install the venv module (e.g. apt-get install python3-venv) and run again." >&2; exit 1; }
+fi
+
+# Reinstall only when the dependency list changed.
+STAMP="$VENV/.cs231n-installed"
+WANT="$(cat pyproject.toml | sha256sum | cut -c1-16)"
+if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
+    echo "setup: installing the package and its dependencies (about a minute)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test]"
+    echo "$WANT" > "$STAMP"
+fi
+
+# Optional independent reference for the tests: PyTorch, only from a wheel that
+# is already on this machine (never a multi-GB download). Without it, the
+# torch comparison tests are skipped.
+if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
+    if "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-index "torch==2.13.0" >/dev/null 2>&1; then
+        echo "setup: installed PyTorch from a local wheel (reference tests enabled)"
+    else
+        echo "setup: no local PyTorch wheel; the PyTorch reference tests will be skipped"
+    fi
+fi
+
+# The kernel the notebooks run in.
+"$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null 2>&1 || true
+
+# The offline dataset the notebooks use by default.
+if "$VENV/bin/python" -c 'import cs231n.offline_data' >/dev/null 2>&1; then
+    "$VENV/bin/python" -c 'from cs231n.offline_data import ensure_built; ensure_built()'
+fi
+echo "setup: ready ($VENV)"

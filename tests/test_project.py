@@ -1,0 +1,50 @@
+"""The project's own promises: the dependency lists agree, the README's two
+commands are the ones CI and users run."""
+import re
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _names(reqs):
+    return {re.split(r'[<>=!~\[; ]', r.strip(), maxsplit=1)[0].lower() for r in reqs if r.strip()}
+
+
+def environment_deps():
+    """Dependencies of environment.yml, read without a YAML library: the list
+    items under `dependencies:` and under its `pip:` entry."""
+    conda, pip, section = set(), set(), None
+    for line in (REPO / 'environment.yml').read_text().splitlines():
+        if line.split('#')[0].strip() == '':
+            continue
+        if re.match(r'^\S', line):
+            section = line.split(':')[0]
+            continue
+        m = re.match(r'^(\s*)-\s*(.+?)\s*$', line)
+        if section != 'dependencies' or not m:
+            continue
+        item = m.group(2)
+        if item == 'pip:':
+            continue
+        (pip if len(m.group(1)) > 2 else conda).add(item)
+    return conda, pip
+
+
+def test_environment_matches_pyproject():
+    project = tomllib.loads((REPO / 'pyproject.toml').read_text())['project']
+    conda, pip = environment_deps()
+    assert _names(project['dependencies']) == _names(conda) - {'python', 'pip'}
+    assert pip == {'-e .'}
+    assert any(c.startswith('python=3.11') for c in conda)
+
+
+def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
+    readme = (REPO / 'README.md').read_text()
+    quick = readme.split('## Quick start', 1)[1].split('\n## ', 1)[0]
+    commands = re.findall(r'```(?:bash|sh)?\n(.*?)```', quick, re.S)
+    lines = [l for c in commands for l in c.strip().splitlines() if l.strip() and not l.startswith('#')]
+    assert lines == ['bash scripts/run.sh', 'bash scripts/test.sh']
+    ci = [l for l in (REPO / '.ci' / 'run').read_text().splitlines()
+          if l.strip() and not l.startswith('#') and not l.startswith('set ') and not l.startswith('cd ')]
+    assert ci == ['bash scripts/test.sh']
