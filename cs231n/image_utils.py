@@ -54,3 +54,40 @@ def image_from_url(url, timeout=TIMEOUT):
     except Exception as e:  # a broken image file must not stop a notebook
         _warn('%s: %s: %s' % (url, type(e).__name__, e))
     return None
+
+
+def placeholder(size=96):
+    """A grey image with a cross, shown when no image can be had."""
+    img = np.full((size, size, 3), 200, dtype=np.uint8)
+    i = np.arange(size)
+    img[i, i] = img[i, size - 1 - i] = 120
+    return img
+
+
+def load_image(data, split, image_idx):
+    """The image of one data row, for display: the local file first, the URL
+    only when there is no local file, a placeholder when neither works.
+
+    Inputs:
+    - data: Dict from load_coco_data
+    - split: 'train' or 'val'
+    - image_idx: Row of the image in data['<split>_features'], or its URL as
+      returned by sample_coco_minibatch
+
+    Returns a tuple of:
+    - img: Array of shape (H, W, 3), uint8
+    - note: '' when the image was found, else a one-line explanation
+    """
+    if isinstance(image_idx, (str, np.str_)):
+        rows = np.flatnonzero(data['%s_urls' % split] == image_idx)
+        if len(rows) == 0:
+            return placeholder(), 'no %s image has the URL %s' % (split, image_idx)
+        image_idx = int(rows[0])
+    local = data.get('%s_images' % split)
+    src = local[image_idx] if local is not None else data['%s_urls' % split][image_idx]
+    img = image_from_url(src)
+    if img is None and local is not None:
+        img = image_from_url(data['%s_urls' % split][image_idx])
+    if img is None:
+        return placeholder(), 'image %d of %s could not be loaded (%s)' % (image_idx, split, src)
+    return img, ''

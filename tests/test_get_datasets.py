@@ -11,10 +11,10 @@ import hashlib
 import io
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
-import signal
 import threading
 import time
 import zipfile
@@ -48,10 +48,11 @@ def _coco_mini_dir() -> Path:
 @pytest.fixture(scope="session")
 def coco_mini() -> Path:
     folder = _coco_mini_dir()
+    if not folder.is_dir():
+        pytest.skip(f"coco_mini fixture not found at {folder}; set CS231N_COCO_MINI to its folder")
     missing = [name for name in EXPECTED if not (folder / name).is_file()]
     if missing:
-        pytest.skip(f"coco_mini fixture not found or incomplete at {folder} (missing {missing}); "
-                    "set CS231N_COCO_MINI to its folder")
+        pytest.skip(f"coco_mini fixture at {folder} lacks {', '.join(missing)}")
     return folder
 
 
@@ -347,9 +348,13 @@ def test_disk_full(server, tmp_path):
     assert_refused(result, tmp_path, "disk full", "Free some space")
 
 
-def test_unzip_missing_falls_back_to_python(server, tmp_path, coco_mini):
+def test_unzip_missing_falls_back_to_python(server, tmp_path, coco_mini, good_zip):
     path = restricted_path(tmp_path, {"unzip", "zipinfo"})
     dest = tmp_path / "data"
+    server.body = good_zip[: len(good_zip) - 100]  # cut into the central directory
+    corrupt = run(server.url, dest, PATH=path, PYTHON=sys.executable)
+    assert_refused(corrupt, dest, "corrupt", "deleted")
+    server.body = good_zip
     result = run(server.url, dest, PATH=path, PYTHON=sys.executable)
     assert result.returncode == 0, result.stderr
     assert_dataset_ok(dest, coco_mini)
@@ -465,5 +470,7 @@ def test_help_and_unknown_argument(tmp_path):
     assert "COCO_CAPTIONING_URL" in shown.stdout and "CS231N_DATASETS_DIR" in shown.stdout
     bad = run("http://127.0.0.1:9/never", tmp_path, "--bogus")
     assert bad.returncode == 2
-    assert "unknown argument: --bogus" in bad.stderr and "Usage:" in bad.stderr
+    assert "unknown argument(s): --bogus" in bad.stderr and "Usage:" in bad.stderr
+    too_many = run("http://127.0.0.1:9/never", tmp_path, "--offline", "extra")
+    assert too_many.returncode == 2 and "Usage:" in too_many.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
