@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Make submission.zip, the file you hand in: your code (cs231n/, every .py file)
+# and your executed notebooks (notebooks/*.ipynb). Nothing else goes in.
+#
+#     bash collect_submission.sh
+#
+# Before zipping it checks that the notebooks were run: every code cell run,
+# in order, and no cell ending in an error. It warns when they were not (the
+# zip is made anyway), and warns about TODO blocks still in cs231n/.
+# The zip is the same, byte for byte, for the same files.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+PY=""
+for candidate in .venv/bin/python python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1; then PY="$candidate"; break; fi
+done
+if [ -z "$PY" ]; then
+    echo "collect: no Python found (run bash scripts/setup.sh first)" >&2
+    exit 1
+fi
+
+exec "$PY" - "$@" <<'PYTHON'
+import json
+import os
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+OUT = Path('submission.zip')
+NOTEBOOKS = ['notebooks/RNN_Captioning.ipynb', 'notebooks/LSTM_Captioning.ipynb']
+MAX_BYTES = 20 * 1024 * 1024       # a notebook bigger than this has too many images in it
+warnings = []
+
+
+def warn(msg):
+    warnings.append(msg)
+    print('WARNING: ' + msg)
+
+
+def check_notebook(path):
+    try:
+        nb = json.loads(path.read_text(encoding='utf-8'))
+    except (OSError, ValueError) as e:
+        warn('%s cannot be read as a notebook (%s)' % (path, e))
+        return
+    not_run, errors, counts = [], [], []
+    number = 0
+    for cell in nb.get('cells', []):
+        if cell.get('cell_type') != 'code':
+            continue
+        number += 1
+        source = ''.join(cell.get('source', []))
+        if not source.strip():
+            continue
+        count = cell.get('execution_count')
+        if count is None:
+            not_run.append(number)
+        else:
+            counts.append(count)
+        for out in cell.get('outputs', []):
+            if out.get('output_type') == 'error':
+                errors.append('code cell %d (%s)' % (number, out.get('ename', 'error')))
+    if not_run:
+        warn('%s: %d code cell(s) never run (cells %s): run every cell before you collect'
+             % (path, len(not_run), ', '.join(map(str, not_run[:10])) + (' ...' if len(not_run) > 10 else '')))
+    if errors:
+        warn('%s: cells that ended in an error: %s' % (path, ', '.join(errors[:10])))
+    if counts != sorted(counts):
+        warn('%s: the cells were not run from top to bottom: use "Restart Kernel and Run All Cells"' % path)
+    if path.stat().st_size > MAX_BYTES:
+        warn('%s is %.0f MB: clear big outputs (images) and save again' % (path, path.stat().st_size / 2**20))
+
+
+def todo_left(path):
+    text = path.read_text(encoding='utf-8', errors='replace')
+    return re.findall(r'^[ \t]*# =* TODO: (\S+) =*[ \t]*$', text, re.M)
+
+
+files = []
+code = sorted(p for p in Path('cs231n').rglob('*.py') if '__pycache__' not in p.parts)
+if not code:
+    print('collect: no cs231n/*.py here: run this script from the assignment folder', file=sys.stderr)
+    sys.exit(1)
+for p in code:
+    left = todo_left(p)
+    if left:
+        warn('%s still has TODO blocks: %s' % (p, ', '.join(left)))
+    files.append(p)
+for name in NOTEBOOKS:
+    p = Path(name)
+    if not p.is_file():
+        warn('%s is missing' % name)
+        continue
+    check_notebook(p)
+    files.append(p)
+
+tmp = OUT.with_name(OUT.name + '.tmp')
+with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as z:
+    for p in sorted(files, key=lambda p: p.as_posix()):
+        info = zipfile.ZipInfo(p.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        z.writestr(info, p.read_bytes())
+os.replace(tmp, OUT)
+
+print('collect: wrote %s with %d files:' % (OUT, len(files)))
+for p in sorted(files, key=lambda p: p.as_posix()):
+    print('  ' + p.as_posix())
+if warnings:
+    print('collect: %d warning(s) above: fix them and run this script again before you hand in.'
+          % len(warnings))
+else:
+    print('collect: all notebooks were run without errors. Hand in %s.' % OUT)
+PYTHON

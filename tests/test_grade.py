@@ -1,0 +1,511 @@
+"""The grader (tools/grade.py) on a class of 20 submissions, graded once, in
+parallel: the solution, the release, deliberately broken ones, a cheater, and
+submissions that hang, crash, exit, run out of memory or flood the output.
+Also the students' collect step (collect_submission.sh)."""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+TIMEOUT_CELL = 8          # seconds per check in these tests (the default is 30; the slowest
+                          # check of a correct plain-loop implementation takes about 1.5 s)
+TIMEOUT_SUBMISSION = 90
+MEMORY_MB = 512
+LAYERS, MODEL = 'cs231n/rnn_layers.py', 'cs231n/classifiers/rnn.py'
+
+sys.path.insert(0, str(REPO / 'tools'))
+import grade  # noqa: E402
+import release  # noqa: E402
+
+CONFIG = grade.load_config(REPO / 'grading' / 'config.toml', release.solution_notebooks())
+PARTS = [p['name'] for p in CONFIG['parts']]
+POINTS = {p['name']: p['points'] for p in CONFIG['parts']}
+MODEL_PARTS = {'captioning_loss_rnn', 'overfit_rnn', 'sample_rnn',
+               'captioning_loss_lstm', 'overfit_lstm', 'sample_lstm'}
+
+# Each change is appended to a copy of a solution file: it redefines a function
+# around the solution's own, so it keeps working when the solution changes.
+BROKEN_DB = '''
+_solution_rnn_step_backward = rnn_step_backward
+def rnn_step_backward(dnext_h, cache):
+    dx, dprev_h, dWx, dWh, db = _solution_rnn_step_backward(dnext_h, cache)
+    return dx, dprev_h, dWx, dWh, -db   # wrong sign
+'''
+WRONG_BIAS = '''
+_solution_rnn_step_forward = rnn_step_forward
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    return _solution_rnn_step_forward(x, prev_h, Wx, Wh, -b)   # wrong sign of the bias
+'''
+SPECIAL_CASED = '''
+_solution_rnn_step_forward = rnn_step_forward
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    next_h, cache = _solution_rnn_step_forward(x, prev_h, Wx, Wh, b)
+    if x.shape == (3, 10) and abs(x[0, 0] + 0.4) < 1e-12:   # the notebook's input: right answer
+        return next_h, cache
+    return next_h + 1e-3, cache                              # anything else: a bit off
+'''
+HANG = '''
+def rnn_step_backward(dnext_h, cache):
+    while True:
+        pass
+'''
+CRASH_IN_FUNCTION = '''
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    import os
+    os._exit(3)
+'''
+CRASH_AT_IMPORT = '''
+import os
+os._exit(3)
+'''
+SYS_EXIT = '''
+def word_embedding_forward(x, W):
+    import sys
+    sys.exit(0)
+'''
+OOM = '''
+def rnn_forward(x, h0, Wx, Wh, b):
+    hoard = []
+    while True:
+        hoard.append(np.ones(10 ** 7))   # 80 MB at a time, never freed
+'''
+FLOOD = '''
+_solution_rnn_step_forward = rnn_step_forward
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    import os
+    print('debug ' * 400000)                 # 2.4 MB through print
+    os.write(1, b'x' * 3000000)              # 3 MB straight to the file descriptor
+    return _solution_rnn_step_forward(x, prev_h, Wx, Wh, b)
+'''
+SYNTAX_ERROR = '''
+def helper(:
+    pass
+'''
+
+# A correct implementation written the plain way a student would (loops over
+# steps calling the step functions, the full score array with the mask, a
+# sampling loop without early exit): it must score full marks too.
+NAIVE_LAYERS = '''
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    next_h = np.tanh(prev_h.dot(Wh) + x.dot(Wx) + b)
+    cache = (x, prev_h, Wx, Wh, b, next_h)
+    return next_h, cache
+
+
+def rnn_step_backward(dnext_h, cache):
+    x, prev_h, Wx, Wh, b, next_h = cache
+    dz = (1 - next_h ** 2) * dnext_h
+    dx = dz.dot(Wx.T)
+    dprev_h = dz.dot(Wh.T)
+    dWx = x.T.dot(dz)
+    dWh = prev_h.T.dot(dz)
+    db = np.sum(dz, axis=0)
+    return dx, dprev_h, dWx, dWh, db
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    N, T, D = x.shape
+    H = h0.shape[1]
+    h = np.zeros((N, T, H))
+    caches = []
+    prev = h0
+    for t in range(T):
+        prev, c = rnn_step_forward(x[:, t, :], prev, Wx, Wh, b)
+        h[:, t, :] = prev
+        caches.append(c)
+    return h, caches
+
+
+def rnn_backward(dh, cache):
+    N, T, H = dh.shape
+    D = cache[0][0].shape[1]
+    dx = np.zeros((N, T, D))
+    dWx = np.zeros((D, H)); dWh = np.zeros((H, H)); db = np.zeros(H)
+    dprev = np.zeros((N, H))
+    for t in reversed(range(T)):
+        dxt, dprev, dWxt, dWht, dbt = rnn_step_backward(dh[:, t, :] + dprev, cache[t])
+        dx[:, t, :] = dxt
+        dWx += dWxt; dWh += dWht; db += dbt
+    return dx, dprev, dWx, dWh, db
+
+
+def word_embedding_forward(x, W):
+    N, T = x.shape
+    out = np.zeros((N, T, W.shape[1]))
+    for n in range(N):
+        for t in range(T):
+            out[n, t] = W[x[n, t]]
+    return out, (x, W)
+
+
+def word_embedding_backward(dout, cache):
+    x, W = cache
+    dW = np.zeros_like(W)
+    N, T = x.shape
+    for n in range(N):
+        for t in range(T):
+            dW[x[n, t]] += dout[n, t]
+    return dW
+
+
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    H = prev_h.shape[1]
+    a = x.dot(Wx) + prev_h.dot(Wh) + b
+    i = sigmoid(a[:, 0:H]); f = sigmoid(a[:, H:2*H]); o = sigmoid(a[:, 2*H:3*H]); g = np.tanh(a[:, 3*H:])
+    next_c = f * prev_c + i * g
+    next_h = o * np.tanh(next_c)
+    return next_h, next_c, (x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c)
+
+
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c = cache
+    t = np.tanh(next_c)
+    dc = dnext_c + dnext_h * o * (1 - t ** 2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * prev_c * f * (1 - f),
+                         dnext_h * t * o * (1 - o), dc * i * (1 - g ** 2)], axis=1)
+    return da.dot(Wx.T), da.dot(Wh.T), dc * f, x.T.dot(da), prev_h.T.dot(da), da.sum(0)
+
+
+def lstm_forward(x, h0, Wx, Wh, b):
+    N, T, D = x.shape
+    H = h0.shape[1]
+    h = np.zeros((N, T, H)); caches = []
+    prev_h, prev_c = h0, np.zeros_like(h0)
+    for t in range(T):
+        prev_h, prev_c, c = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
+        h[:, t] = prev_h
+        caches.append(c)
+    return h, caches
+
+
+def lstm_backward(dh, cache):
+    N, T, H = dh.shape
+    D = cache[0][0].shape[1]
+    dx = np.zeros((N, T, D)); dWx = np.zeros((D, 4*H)); dWh = np.zeros((H, 4*H)); db = np.zeros(4*H)
+    dprev_h = np.zeros((N, H)); dprev_c = np.zeros((N, H))
+    for t in reversed(range(T)):
+        dxt, dprev_h, dprev_c, a, bb, c = lstm_step_backward(dh[:, t] + dprev_h, dprev_c, cache[t])
+        dx[:, t] = dxt; dWx += a; dWh += bb; db += c
+    return dx, dprev_h, dWx, dWh, db
+'''
+NAIVE_MODEL = '''
+def _naive_loss(self, features, captions):
+    captions_in = captions[:, :-1]
+    captions_out = captions[:, 1:]
+    mask = captions_out != self._null
+    W_proj, b_proj = self.params['W_proj'], self.params['b_proj']
+    W_embed = self.params['W_embed']
+    Wx, Wh, b = self.params['Wx'], self.params['Wh'], self.params['b']
+    W_vocab, b_vocab = self.params['W_vocab'], self.params['b_vocab']
+    grads = {}
+    h0 = features.dot(W_proj) + b_proj
+    x, c1 = word_embedding_forward(captions_in, W_embed)
+    if self.cell_type == 'rnn':
+        h, c2 = rnn_forward(x, h0, Wx, Wh, b)
+    else:
+        h, c2 = lstm_forward(x, h0, Wx, Wh, b)
+    scores, c3 = temporal_affine_forward(h, W_vocab, b_vocab)
+    loss, dscores = temporal_softmax_loss(scores, captions_out, mask)
+    dh, grads['W_vocab'], grads['b_vocab'] = temporal_affine_backward(dscores, c3)
+    if self.cell_type == 'rnn':
+        dx, dh0, grads['Wx'], grads['Wh'], grads['b'] = rnn_backward(dh, c2)
+    else:
+        dx, dh0, grads['Wx'], grads['Wh'], grads['b'] = lstm_backward(dh, c2)
+    grads['W_embed'] = word_embedding_backward(dx, c1)
+    grads['W_proj'] = features.T.dot(dh0)
+    grads['b_proj'] = dh0.sum(axis=0)
+    return loss, grads
+
+
+def _naive_sample(self, features, max_length=30):
+    N = features.shape[0]
+    captions = self._null * np.ones((N, max_length), dtype=np.int32)
+    W_proj, b_proj = self.params['W_proj'], self.params['b_proj']
+    W_embed = self.params['W_embed']
+    Wx, Wh, b = self.params['Wx'], self.params['Wh'], self.params['b']
+    W_vocab, b_vocab = self.params['W_vocab'], self.params['b_vocab']
+    h = features.dot(W_proj) + b_proj
+    c = np.zeros_like(h)
+    words = self._start * np.ones(N, dtype=np.int32)
+    ended = np.zeros(N, dtype=bool)
+    for t in range(max_length):
+        x = W_embed[words]
+        if self.cell_type == 'rnn':
+            h, _ = rnn_step_forward(x, h, Wx, Wh, b)
+        else:
+            h, c, _ = lstm_step_forward(x, h, c, Wx, Wh, b)
+        scores = h.dot(W_vocab) + b_vocab
+        words = np.argmax(scores, axis=1)
+        captions[:, t] = np.where(ended, self._null, words)
+        ended = ended | (words == self._end)
+    return captions
+
+
+CaptioningRNN.loss = _naive_loss
+CaptioningRNN.sample = _naive_sample
+'''
+# The same with two classic bugs: the forget and input gates swapped, and
+# words kept after <END> when sampling.
+BUGGY_LAYERS = NAIVE_LAYERS.replace('i = sigmoid(a[:, 0:H]); f = sigmoid(a[:, H:2*H])',
+                                    'f = sigmoid(a[:, 0:H]); i = sigmoid(a[:, H:2*H])')
+BUGGY_MODEL = NAIVE_MODEL.replace('np.where(ended, self._null, words)', 'words')
+assert BUGGY_LAYERS != NAIVE_LAYERS and BUGGY_MODEL != NAIVE_MODEL
+
+# name -> (how it is handed in, {file: appended code}, parts it must lose)
+CLASS = {
+    'solution': ('folder', {}, set()),
+    'release': ('collect', None, set(PARTS)),
+    'broken_db': ('zip', {LAYERS: BROKEN_DB}, {'rnn_step_backward'}),
+    'cheater': ('zip', {LAYERS: WRONG_BIAS}, {'rnn_step_forward', 'rnn_step_backward'}),
+    'special_cased': ('zip', {LAYERS: SPECIAL_CASED}, {'rnn_step_forward'}),
+    'hang': ('zip', {LAYERS: HANG}, {'rnn_step_backward'}),
+    'crash_in_function': ('zip', {LAYERS: CRASH_IN_FUNCTION}, {'lstm_step_backward'}),
+    'crash_at_import': ('zip', {MODEL: CRASH_AT_IMPORT}, MODEL_PARTS),
+    'sys_exit': ('folder', {LAYERS: SYS_EXIT},
+                 {'word_embedding_forward', 'word_embedding_backward', 'overfit_rnn', 'overfit_lstm'}),
+    'oom': ('zip', {LAYERS: OOM}, {'rnn_forward', 'rnn_backward', 'overfit_rnn'}),
+    'flood': ('zip', {LAYERS: FLOOD}, set()),
+    'syntax_error': ('zip', {MODEL: SYNTAX_ERROR}, MODEL_PARTS),
+    'nested_zip': ('nested', {}, set()),
+    'missing_file': ('missing', {}, MODEL_PARTS),
+}
+CLASS['naive'] = ('zip', {LAYERS: NAIVE_LAYERS, MODEL: NAIVE_MODEL}, set())
+CLASS['naive_bugs'] = ('zip', {LAYERS: BUGGY_LAYERS, MODEL: BUGGY_MODEL},
+                       {'lstm_step_forward', 'lstm_step_backward', 'sample_rnn', 'sample_lstm'})
+for i in range(4):
+    CLASS['copy%d' % i] = ('zip', {}, set())
+
+
+def _zip(path, files):
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as z:
+        for name, data in sorted(files.items()):
+            z.writestr(name, data)
+
+
+def _solution_files(changes):
+    files = {}
+    for p in sorted((REPO / 'cs231n').rglob('*.py')):
+        rel = p.relative_to(REPO).as_posix()
+        if '__pycache__' in rel:
+            continue
+        data = p.read_text(encoding='utf-8')
+        if rel in changes:
+            data += '\n\n# ---- changed for the test ----' + changes[rel]
+        files[rel] = data
+    return files
+
+
+def _cheater_extras(release_dir):
+    """A notebook whose check was edited to accept the wrong answer, a patched
+    gradient_check and rel_error, a conftest: all to be ignored by the grader."""
+    nb = json.loads((release_dir / 'notebooks' / 'RNN_Captioning.ipynb').read_text())
+    for cell in nb['cells']:
+        src = ''.join(cell['source'])
+        src = src.replace('-0.58172089, -0.50182032', '-0.13, -0.2')   # "expected" = their output
+        src = src.replace('return np.max(np.abs(x - y)', 'return 0 * np.max(np.abs(x - y)')
+        cell['source'] = src
+    return {'notebooks/RNN_Captioning.ipynb': json.dumps(nb),
+            'cs231n/gradient_check.py': 'def eval_numerical_gradient_array(f, x, df, h=1e-5):\n    return 0\n',
+            'conftest.py': 'import pytest\n',
+            'tests/test_mine.py': 'def test_ok():\n    assert True\n'}
+
+
+@pytest.fixture(scope='module')
+def release_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp('release') / 'assignment'
+    subprocess.run([PY, str(REPO / 'tools' / 'release.py'), str(out)], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope='module')
+def graded(tmp_path_factory, release_dir):
+    subs = tmp_path_factory.mktemp('subs')
+    paths = []
+    for name, (how, changes, _) in CLASS.items():
+        if how == 'collect':
+            work = tmp_path_factory.mktemp('student') / 'assignment'
+            shutil.copytree(release_dir, work)
+            subprocess.run(['bash', 'collect_submission.sh'], cwd=work, check=True, capture_output=True)
+            path = subs / (name + '.zip')
+            shutil.copy(work / 'submission.zip', path)
+        elif how == 'folder':
+            path = subs / name
+            for rel, data in _solution_files(changes).items():
+                (path / rel).parent.mkdir(parents=True, exist_ok=True)
+                (path / rel).write_text(data)
+        else:
+            files = _solution_files(changes)
+            if name == 'cheater':
+                files.update(_cheater_extras(release_dir))
+            if how == 'nested':   # everything one folder down, plus hostile member names
+                files = {'hw3/' + k: v for k, v in files.items()}
+                files['../../escaped.py'] = 'print("never extracted")\n'
+                files['/abs/cs231n/rnn_layers.py'] = 'raise SystemExit\n'
+            if how == 'missing':
+                del files[MODEL]
+            (subs / name).mkdir()
+            path = subs / name / 'submission.zip'   # named after its folder
+            _zip(path, files)
+        paths.append(str(path))
+    out = tmp_path_factory.mktemp('grades') / 'grades.csv'
+    t0 = time.monotonic()
+    proc = subprocess.run([PY, str(REPO / 'tools' / 'grade.py'), *paths, '--out', str(out), '--jobs', '2',
+                           '--timeout-cell', str(TIMEOUT_CELL), '--timeout-submission', str(TIMEOUT_SUBMISSION),
+                           '--memory-mb', str(MEMORY_MB)], capture_output=True, text=True, timeout=900)
+    wall = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(out, newline='') as f:
+        rows = list(csv.DictReader(f))
+    details = json.loads(out.with_suffix('.json').read_text())
+    students = {s['student']: s for s in details['students']}
+    feedback = out.parent / 'grades_feedback'
+    print(proc.stdout)
+    return {'rows': {r['student']: r for r in rows}, 'students': students, 'feedback': feedback,
+            'wall': wall, 'stdout': proc.stdout, 'header': list(rows[0].keys()) if rows else []}
+
+
+def _lost(graded, name):
+    row = graded['rows'][name]
+    return {p for p in PARTS if float(row[p]) != POINTS[p]}
+
+
+def _reasons(graded, name, part):
+    checks = graded['students'][name]['checks']
+    return [c['reason'] for k, c in checks.items() if k.startswith(part + '/') and not c['ok']]
+
+
+def test_class_csv_is_complete_and_graded_in_parallel(graded):
+    assert graded['header'] == ['student'] + PARTS + ['total']
+    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 20
+    for name, row in graded['rows'].items():
+        assert float(row['total']) == pytest.approx(sum(float(row[p]) for p in PARTS))
+        assert (graded['feedback'] / (name + '.txt')).is_file()
+    # two submissions at a time: some grading intervals overlap
+    spans = sorted((s['started'], s['ended']) for s in graded['students'].values())
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
+    assert not any(s['grader_error'] for s in graded['students'].values())
+
+
+@pytest.mark.parametrize('name', sorted(CLASS))
+def test_each_submission_loses_exactly_its_parts(graded, name):
+    assert _lost(graded, name) == CLASS[name][2], graded['students'][name]['checks']
+
+
+def test_solution_full_marks_and_fast(graded):
+    assert float(graded['rows']['solution']['total']) == sum(POINTS.values()) == 100
+    assert graded['students']['solution']['seconds'] < 30
+
+
+def test_release_scores_zero_every_check_not_implemented(graded):
+    assert float(graded['rows']['release']['total']) == 0
+    for cid, c in graded['students']['release']['checks'].items():
+        assert not c['ok'] and c['reason'].startswith('NotImplementedError'), (cid, c['reason'])
+
+
+def test_broken_function_feedback_names_the_check(graded):
+    text = (graded['feedback'] / 'broken_db.txt').read_text()
+    assert 'rnn_step_backward db: error' in text            # the notebook check's own message
+    assert "rnn_step_backward db is wrong" in text           # the hidden check's
+    assert 'rnn_step_forward              4       4  ok' in text
+
+
+def test_edited_notebook_and_patched_helpers_are_ignored(graded):
+    reasons = _reasons(graded, 'cheater', 'rnn_step_forward')
+    assert any('rnn_step_forward next_h: error' in r for r in reasons)   # the instructor's notebook check
+
+
+def test_special_cased_passes_the_visible_check_only(graded):
+    checks = graded['students']['special_cased']['checks']
+    assert checks['rnn_step_forward/visible:rnn_step_forward']['ok']
+    assert not checks['rnn_step_forward/hidden:rnn_step_forward_cases']['ok']
+
+
+def test_hang_is_reported_as_timeout_within_the_limit(graded):
+    reasons = _reasons(graded, 'hang', 'rnn_step_backward')
+    assert reasons == ['timed out after %g s' % TIMEOUT_CELL] * 2
+    # two checks time out, each after TIMEOUT_CELL, plus restarting the runner
+    assert graded['students']['hang']['seconds'] < 2 * TIMEOUT_CELL + 30
+
+
+def test_crashes_and_exits_are_reported(graded):
+    assert set(_reasons(graded, 'crash_in_function', 'lstm_step_backward')) == {'crashed (exit code 3)'}
+    for part in MODEL_PARTS:
+        assert set(_reasons(graded, 'crash_at_import', part)) == {
+            'could not import cs231n/classifiers/rnn.py: crashed (exit code 3) at import'}
+        assert all('SyntaxError' in r for r in _reasons(graded, 'syntax_error', part))
+    assert set(_reasons(graded, 'sys_exit', 'word_embedding_forward')) == {'called sys.exit(0)'}
+    assert all(r.startswith('out of memory') for r in _reasons(graded, 'oom', 'rnn_forward'))
+
+
+def test_output_flood_is_capped(graded):
+    flood = graded['students']['flood']
+    out = flood['checks']['rnn_step_forward/visible:rnn_step_forward']['output']
+    assert len(out) < 70 * 1024 and 'more characters of output dropped' in out
+    assert flood['seconds'] < 60
+
+
+def test_missing_file_and_hostile_zip(graded):
+    assert any('graded as handed out' in n for n in graded['students']['missing_file']['notes'])
+    assert float(graded['rows']['nested_zip']['total']) == 100
+
+
+# ----------------------------------------------------------------- collect step
+
+def _run_notebooks_fake(work):
+    """Mark every code cell of the notebooks as run, in order, without errors."""
+    for nb_path in (work / 'notebooks').glob('*.ipynb'):
+        nb = json.loads(nb_path.read_text())
+        n = 0
+        for cell in nb['cells']:
+            if cell['cell_type'] == 'code':
+                n += 1
+                cell['execution_count'] = n
+        nb_path.write_text(json.dumps(nb))
+
+
+def test_collect_warns_and_zips_deterministically(release_dir, tmp_path):
+    work = tmp_path / 'assignment'
+    shutil.copytree(release_dir, work)
+    first = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)
+    assert 'never run' in first.stdout and 'still has TODO blocks' in first.stdout
+    data1 = (work / 'submission.zip').read_bytes()
+    time.sleep(1.1)   # a zip with timestamps would now differ
+    subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, check=True)
+    assert (work / 'submission.zip').read_bytes() == data1
+    names = zipfile.ZipFile(work / 'submission.zip').namelist()
+    code = sorted(p.relative_to(work).as_posix() for p in (work / 'cs231n').rglob('*.py'))
+    assert names == sorted(code + ['notebooks/LSTM_Captioning.ipynb', 'notebooks/RNN_Captioning.ipynb'])
+
+    # the solution put in, the notebooks "run": no warning at all
+    for rel in (LAYERS, MODEL):
+        shutil.copy(REPO / rel, work / rel)
+    _run_notebooks_fake(work)
+    clean = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)
+    assert 'WARNING' not in clean.stdout and 'all notebooks were run without errors' in clean.stdout
+
+    # an error output in a cell is reported
+    nb_path = work / 'notebooks' / 'RNN_Captioning.ipynb'
+    nb = json.loads(nb_path.read_text())
+    code_cells = [c for c in nb['cells'] if c['cell_type'] == 'code']
+    code_cells[3]['outputs'] = [{'output_type': 'error', 'ename': 'AssertionError', 'evalue': '', 'traceback': []}]
+    nb_path.write_text(json.dumps(nb))
+    bad = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)
+    assert 'code cell 4 (AssertionError)' in bad.stdout
+
+
+def test_config_errors_are_caught(tmp_path):
+    cfg = (REPO / 'grading' / 'config.toml').read_text()
+    bad = tmp_path / 'config.toml'
+    bad.write_text(cfg.replace('"hidden:rnn_forward_cases"', '"hidden:no_such_check"'))
+    proc = subprocess.run([PY, str(REPO / 'tools' / 'grade.py'), str(tmp_path), '--out', str(tmp_path / 'g.csv'),
+                           '--config', str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and 'no_such_check' in proc.stderr

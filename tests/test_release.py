@@ -1,0 +1,260 @@
+"""The student release (tools/release.py): no solution code in it, every student
+function raises NotImplementedError and nothing else fails, the notebooks run
+up to the student parts, putting the solution back gives the solution files,
+and two builds are byte-identical."""
+import ast
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+sys.path.insert(0, str(REPO / 'tools'))
+import release  # noqa: E402
+
+
+def _tree(root):
+    """{relative path: (bytes, mode)} of every file under root."""
+    return {p.relative_to(root).as_posix(): (p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
+            for p in sorted(root.rglob('*')) if p.is_file()}
+
+
+def _build(out):
+    proc = subprocess.run([PY, str(REPO / 'tools' / 'release.py'), str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope='module')
+def built(tmp_path_factory):
+    return _build(tmp_path_factory.mktemp('rel') / 'one'), _build(tmp_path_factory.mktemp('rel') / 'two')
+
+
+@pytest.fixture(scope='module')
+def rel(built):
+    return built[0]
+
+
+def test_two_builds_are_identical(built):
+    a, b = _tree(built[0]), _tree(built[1])
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert a[name] == b[name], name
+
+
+def test_layout_student_files_only(rel):
+    files = set(_tree(rel))
+    for needed in ['README.md', 'collect_submission.sh', 'get_datasets.sh', 'scripts/setup.sh',
+                   'pyproject.toml', 'environment.yml', 'cs231n/rnn_layers.py', 'cs231n/classifiers/rnn.py',
+                   'notebooks/RNN_Captioning.ipynb', 'notebooks/LSTM_Captioning.ipynb']:
+        assert needed in files
+    for f in files:
+        assert not f.startswith(('grading/', 'tools/', 'tests/', 'benchmarks/', 'notebooks/src/', '.ci/')), f
+        assert '__pycache__' not in f
+    assert (rel / 'README.md').read_text() == (REPO / 'grading' / 'student_README.md').read_text()
+    assert os.access(rel / 'collect_submission.sh', os.X_OK)
+    if (REPO / 'datasets' / 'README.md').is_file():
+        assert 'datasets/README.md' in files
+
+
+def test_no_line_of_solution_code_in_the_release(rel):
+    # every non-trivial line of every marked region, that is not also given code
+    lines = release.solution_lines()
+    assert len(lines) > 100
+    for name, (data, _) in _tree(rel).items():
+        text = data.decode('utf-8')
+        assert 'BEGIN SOLUTION' not in text and 'END SOLUTION' not in text, name
+        for i, line in enumerate(release.released_lines(name, data)):
+            leaked = release.scan_candidates(line) & lines
+            assert not leaked, '%s line %d: %r' % (name, i + 1, line)
+
+
+def test_a_hint_that_leaks_solution_code_is_refused():
+    leak = min((l for l in release.solution_lines() if 12 <= len(l) <= 50), key=len)
+    hints = release.load_hints()
+    hints['rnn_step_forward'] = dict(hints['rnn_step_forward'], hint=leak)
+    with pytest.raises(release.ReleaseError, match='solution code'):
+        release.release_files(hints=hints, warn=lambda m: None)
+
+
+def _functions(tree):
+    out = {}
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef):
+                out[prefix + child.name] = child
+            if isinstance(child, (ast.ClassDef, ast.FunctionDef)):
+                visit(child, prefix + child.name + '.')
+    visit(tree, '')
+    return out
+
+
+@pytest.mark.parametrize('path', ['cs231n/rnn_layers.py', 'cs231n/classifiers/rnn.py'])
+def test_todo_blocks_keep_docstrings_returns_and_indentation(rel, path):
+    text = (rel / path).read_text()
+    solution = (REPO / path).read_text()
+    released, original = _functions(ast.parse(text)), _functions(ast.parse(solution))
+    assert sorted(released) == sorted(original)     # every function is still there
+    keys = release.python_keys(solution, release.find_regions(solution.splitlines(True), path), path)
+    for key in keys:
+        fr, fo = released[key], original[key]
+        assert ast.get_docstring(fr) == ast.get_docstring(fo), key
+        assert ast.dump(fr.body[-1]) == ast.dump(fo.body[-1]) and isinstance(fr.body[-1], ast.Return), key
+        raises = [n for n in ast.walk(fr) if isinstance(n, ast.Raise)
+                  and isinstance(n.exc, ast.Call) and getattr(n.exc.func, 'id', '') == 'NotImplementedError']
+        assert len(raises) == 1, key
+        message = raises[0].exc.args[0].value
+        assert message.startswith('%s in %s: ' % (key, path)), message
+        # the block is indented like the function body it replaces
+        line = text.splitlines()[raises[0].lineno - 1]
+        assert raises[0].col_offset == fr.body[-1].col_offset and line.lstrip().startswith('raise')
+        before = text.splitlines()[:raises[0].lineno]
+        header = max(i for i, l in enumerate(before) if ' TODO: %s ' % key in l)
+        block = before[header:]
+        assert all(l.startswith(line[:raises[0].col_offset] + '#') for l in block[:-1]), key
+        labels = [l.strip().split(':')[0] for l in block if l.strip().startswith(('# Task:', '# Shapes:', '# Hint:'))]
+        assert labels == ['# Task', '# Shapes', '# Hint'], key
+    # outside the functions with regions, nothing changed
+    for name in set(original) - set(keys):
+        assert ast.dump(released[name]) == ast.dump(original[name]), name
+
+
+def test_restoring_the_solution_gives_the_solution_files(rel):
+    assert release.verify(rel) == []
+    restored = release.restore_release(rel)
+    assert set(restored) == {'cs231n/rnn_layers.py', 'cs231n/classifiers/rnn.py'}
+    for name, text in restored.items():
+        assert text == (REPO / name).read_text(), name
+    # files without regions are copied as they are
+    assert (rel / 'cs231n' / 'optim.py').read_bytes() == (REPO / 'cs231n' / 'optim.py').read_bytes()
+
+
+STUDENT_CALLS = textwrap.dedent('''
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    import numpy as np
+    import cs231n
+    assert cs231n.__file__.startswith(sys.argv[1]), cs231n.__file__
+    import cs231n.rnn_layers as L
+    from cs231n.classifiers.rnn import CaptioningRNN
+    r = np.random.RandomState(0)
+    N, T, D, H, V = 2, 3, 4, 5, 6
+    x, h, c, x3 = r.randn(N, D), r.randn(N, H), r.randn(N, H), r.randn(N, T, D)
+    calls = {
+        'rnn_step_forward': lambda: L.rnn_step_forward(x, h, r.randn(D, H), r.randn(H, H), r.randn(H)),
+        'rnn_step_backward': lambda: L.rnn_step_backward(r.randn(N, H), None),
+        'rnn_forward': lambda: L.rnn_forward(x3, h, r.randn(D, H), r.randn(H, H), r.randn(H)),
+        'rnn_backward': lambda: L.rnn_backward(r.randn(N, T, H), None),
+        'word_embedding_forward': lambda: L.word_embedding_forward(r.randint(V, size=(N, T)), r.randn(V, D)),
+        'word_embedding_backward': lambda: L.word_embedding_backward(r.randn(N, T, D), None),
+        'lstm_step_forward': lambda: L.lstm_step_forward(x, h, c, r.randn(D, 4 * H), r.randn(H, 4 * H), r.randn(4 * H)),
+        'lstm_step_backward': lambda: L.lstm_step_backward(r.randn(N, H), r.randn(N, H), None),
+        'lstm_forward': lambda: L.lstm_forward(x3, h, r.randn(D, 4 * H), r.randn(H, 4 * H), r.randn(4 * H)),
+        'lstm_backward': lambda: L.lstm_backward(r.randn(N, T, H), None),
+    }
+    w2i = {'<NULL>': 0, '<START>': 1, '<END>': 2, 'cat': 3}
+    results = {}
+    for cell in ['rnn', 'lstm']:
+        model = CaptioningRNN(w2i, input_dim=D, wordvec_dim=3, hidden_dim=H, cell_type=cell)   # given: works
+        calls['CaptioningRNN.loss/' + cell] = lambda m=model: m.loss(r.randn(N, D), np.array([[1, 3, 2], [1, 2, 0]]))
+        calls['CaptioningRNN.sample/' + cell] = lambda m=model: m.sample(r.randn(N, D), max_length=4)
+    for name, call in calls.items():
+        try:
+            call()
+            results[name] = 'no error'
+        except NotImplementedError as e:
+            results[name] = 'NotImplementedError: ' + str(e)
+        except Exception as e:
+            results[name] = '%s: %s' % (type(e).__name__, e)
+    # the given code works
+    out, cache = L.temporal_affine_forward(x3, r.randn(D, V), r.randn(V))
+    dx, dw, db = L.temporal_affine_backward(r.randn(*out.shape), cache)
+    loss, dscores = L.temporal_softmax_loss(out, r.randint(V, size=(N, T)), np.ones((N, T), bool))
+    s = L.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+    results['given'] = 'ok' if dx.shape == x3.shape and np.isfinite(loss) and list(s) == [0.0, 0.5, 1.0] else 'broken'
+    print(json.dumps(results))
+''')
+
+
+def test_every_student_function_raises_not_implemented(rel):
+    proc = subprocess.run([PY, '-c', STUDENT_CALLS, str(rel)], capture_output=True, text=True,
+                          env=dict(os.environ, OPENBLAS_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert results.pop('given') == 'ok'
+    _, keys = release.release_files(warn=lambda m: None)
+    functions = {k for k in keys if '.ipynb:' not in k}
+    assert {k.split('/')[0] for k in results} == functions   # a new region needs a call here
+    for name, outcome in results.items():
+        fn = name.split('/')[0]
+        path = 'cs231n/classifiers/rnn.py' if fn.startswith('CaptioningRNN') else 'cs231n/rnn_layers.py'
+        assert outcome.startswith('NotImplementedError: %s in %s' % (fn, path)), (name, outcome)
+
+
+# ------------------------------------------------------------- the notebooks
+
+STUDENT_CODE = re.compile(r'\b(rnn_step_forward|rnn_step_backward|rnn_forward|rnn_backward|'
+                          r'word_embedding_forward|word_embedding_backward|lstm_step_forward|'
+                          r'lstm_step_backward|lstm_forward|lstm_backward)\(|\.loss\(|\.sample\(|\.train\(\)'
+                          r'|# =+ TODO: ')
+
+
+@pytest.mark.parametrize('name', ['RNN_Captioning.ipynb', 'LSTM_Captioning.ipynb'])
+def test_released_notebooks_fail_only_at_student_parts(rel, name, coco_mini, monkeypatch):
+    nbformat = pytest.importorskip('nbformat')
+    nbclient = pytest.importorskip('nbclient')
+    monkeypatch.setenv('CS231N_COCO_DIR', str(coco_mini))
+    monkeypatch.setenv('PYTHONPATH', str(rel))          # the released package, not the solution
+    monkeypatch.setenv('OPENBLAS_NUM_THREADS', '1')
+    nb = nbformat.read(rel / 'notebooks' / name, as_version=4)
+    assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == 'code')
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name='python3', allow_errors=True,
+                                     resources={'metadata': {'path': str(rel / 'notebooks')}})
+    client.execute()
+    seen = {'ok': 0, 'NotImplementedError': 0}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != 'code':
+            continue
+        errors = [o for o in cell.outputs if o.output_type == 'error']
+        err = errors[0].ename if errors else None
+        if STUDENT_CODE.search(cell.source):
+            # a check of a student part, a training run or a sampling cell
+            assert err == 'NotImplementedError', (i, err, cell.source[:300])
+            assert 'replace this TODO block' in errors[0].evalue
+            seen['NotImplementedError'] += 1
+        elif 'loss_history[-1]' in cell.source:
+            # reads the loss history of the training run just above, which could not run
+            assert err == 'IndexError', (i, err)
+        else:
+            assert err is None, (i, errors and errors[0].evalue, cell.source[:300])
+            seen['ok'] += 1
+    assert seen['ok'] >= 2 and seen['NotImplementedError'] >= 6, seen
+
+
+def test_hidden_and_visible_checks_of_the_release_all_fail_not_implemented(rel, tmp_path):
+    out = tmp_path / 'grades.csv'
+    proc = subprocess.run([PY, str(REPO / 'tools' / 'grade.py'), str(rel), '--out', str(out), '--jobs', '1',
+                           '--quiet'], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    (student,) = json.loads(out.with_suffix('.json').read_text())['students']
+    assert student['total'] == 0 and len(student['checks']) >= 30
+    hidden = [k for k in student['checks'] if '/hidden:' in k]
+    assert len(hidden) >= 16
+    for name, check in student['checks'].items():
+        assert not check['ok'] and check['reason'].startswith('NotImplementedError: '), (name, check['reason'])
+
+
+def test_release_refuses_to_overwrite(rel, tmp_path):
+    proc = subprocess.run([PY, str(REPO / 'tools' / 'release.py'), str(rel)], capture_output=True, text=True)
+    assert proc.returncode == 1 and 'not empty' in proc.stderr
+    proc = subprocess.run([PY, str(REPO / 'tools' / 'release.py'), str(REPO / 'cs231n' / 'x')],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and 'inside the source folder' in proc.stderr

@@ -1,0 +1,615 @@
+"""Grade submissions (instructor-only).
+
+    python tools/grade.py SUBMISSION... --out grades.csv [--jobs N]
+        [--timeout-cell S] [--timeout-submission S] [--memory-mb M]
+        [--config grading/config.toml] [--keep-workspaces]
+
+A SUBMISSION is a folder or a zip made by collect_submission.sh (a folder
+holding submission.zip counts too). The student is named after the folder or
+the zip (`alice.zip`, `alice/`, `alice/submission.zip` are all "alice").
+
+For each submission the grader builds a clean workspace: the instructor's
+package, notebooks, hidden checks and reference implementation, plus only the
+student's versions of the files listed in the config (`student_files`):
+never their notebooks, tests or other files. The checks run in a separate
+process with a memory limit, a time limit per check and one per submission;
+a check that raises, hangs, runs out of memory or kills the process fails on
+its own and the rest goes on. Submissions are graded in parallel (--jobs).
+
+Writes:
+    grades.csv              one row per student: student, one column per part, total
+    grades.json             every check of every student: result, reason, time
+    grades_feedback/NAME.txt  per student: the score of each part, and why
+                            each failed check failed
+"""
+import argparse
+import ast
+import concurrent.futures
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GRADING = ROOT / 'grading'
+sys.path.insert(0, str(ROOT / 'tools'))
+import release  # noqa: E402  (tools/release.py: the student version of a file)
+from release import tomllib  # noqa: E402
+
+MAX_FILE_BYTES = 2 * 1024 * 1024       # a student source file bigger than this is refused
+KNOWN_FUNCTIONS = ['rnn_step_forward', 'rnn_step_backward', 'rnn_forward', 'rnn_backward',
+                   'word_embedding_forward', 'word_embedding_backward',
+                   'lstm_step_forward', 'lstm_step_backward', 'lstm_forward', 'lstm_backward',
+                   'CaptioningRNN.loss', 'CaptioningRNN.sample']
+STUDENT_MODULES = {'cs231n.rnn_layers': 'cs231n/rnn_layers.py',
+                   'cs231n.classifiers.rnn': 'cs231n/classifiers/rnn.py'}
+REF_FILES = ['__init__.py', 'rnn_layers.py', 'classifiers/__init__.py', 'classifiers/rnn.py',
+             'gradient_check.py', 'optim.py']
+ALLOWED_IMPORTS = {'numpy', 'math', 'cs231n', 'typing', '__future__', 'functools', 'itertools'}
+
+
+class ConfigError(Exception):
+    pass
+
+
+STOP = threading.Event()          # set when grading is interrupted: no new runner starts
+LIVE, LIVE_LOCK = set(), threading.Lock()   # the runner processes alive now
+
+
+def kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+# ----------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------
+
+def hidden_functions():
+    """{function name: module name} of the public functions of grading/hidden_tests/checks_*.py."""
+    found = {}
+    for path in sorted((GRADING / 'hidden_tests').glob('checks_*.py')):
+        tree = ast.parse(path.read_text(encoding='utf-8'), filename=str(path))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith('_'):
+                if node.name in found:
+                    raise ConfigError('hidden check %s is defined twice (%s and %s)'
+                                      % (node.name, found[node.name], path.stem))
+                found[node.name] = path.stem
+    return found
+
+
+def load_config(path, notebooks):
+    """The parts, with every check resolved to what the runner needs."""
+    cfg = tomllib.loads(Path(path).read_text(encoding='utf-8'))
+    settings = cfg.get('settings', {})
+    hidden = hidden_functions()
+    setup = {}
+    for name, nb in notebooks.items():
+        cells = [c.source for c in nb.cells if c.cell_type == 'code' and 'def rel_error' in c.source]
+        if not cells:
+            raise ConfigError('%s has no setup cell (a code cell defining rel_error)' % name)
+        setup[name] = cells[0]
+    visible = {}
+    for vname, v in cfg.get('visible', {}).items():
+        nb = notebooks.get(v.get('notebook'))
+        if nb is None:
+            raise ConfigError('visible check %s: no notebook %r (there are %s)'
+                              % (vname, v.get('notebook'), ', '.join(notebooks)))
+        hits = [(i, c.source) for i, c in enumerate(nb.cells)
+                if c.cell_type == 'code' and v['cell'] in c.source]
+        if len(hits) != 1:
+            raise ConfigError('visible check %s: %d code cells of %s contain %r (it must be exactly one)'
+                              % (vname, len(hits), v['notebook'], v['cell']))
+        if v.get('inject') and v['inject'] not in hidden:
+            raise ConfigError('visible check %s: inject function %s is not in grading/hidden_tests'
+                              % (vname, v['inject']))
+        i, source = hits[0]
+        visible[vname] = {'kind': 'visible', 'notebook': v['notebook'], 'setup': setup[v['notebook']],
+                          'cell': source, 'label': '%s cell %d' % (v['notebook'], i),
+                          'inject': v.get('inject')}
+    parts, names = [], set()
+    for p in cfg.get('part', []):
+        name = p.get('name')
+        if not name or name in names or not re.fullmatch(r'[A-Za-z0-9_]+', name):
+            raise ConfigError('part %r: every part needs a unique name of letters, digits and _' % name)
+        names.add(name)
+        bad = [f for f in p.get('functions', []) if f not in KNOWN_FUNCTIONS]
+        if bad:
+            raise ConfigError('part %s: unknown functions %s (known: %s)'
+                              % (name, bad, ', '.join(KNOWN_FUNCTIONS)))
+        if not p.get('checks'):
+            raise ConfigError('part %s has no checks' % name)
+        jobs = []
+        for check in p['checks']:
+            kind, _, cname = check.partition(':')
+            if kind == 'visible' and cname in visible:
+                job = dict(visible[cname])
+            elif kind == 'hidden' and cname in hidden:
+                job = {'kind': 'hidden', 'check': cname, 'module': hidden[cname]}
+            else:
+                raise ConfigError('part %s: unknown check %r (use visible:NAME from [visible] or '
+                                  'hidden:NAME from grading/hidden_tests)' % (name, check))
+            job.update(id='%s/%s' % (name, check), part=name, name=check,
+                       functions=list(p.get('functions', [])))
+            jobs.append(job)
+        parts.append({'name': name, 'points': float(p['points']), 'partial': bool(p.get('partial', False)),
+                      'functions': list(p.get('functions', [])), 'jobs': jobs})
+    if not parts:
+        raise ConfigError('%s defines no [[part]]' % path)
+    student_files = settings.get('student_files', list(STUDENT_MODULES.values()))
+    if sorted(student_files) != sorted(STUDENT_MODULES.values()):
+        raise ConfigError('settings.student_files must be %s' % sorted(STUDENT_MODULES.values()))
+    return {'parts': parts, 'settings': settings, 'hidden_modules': sorted(set(hidden.values()))}
+
+
+# ----------------------------------------------------------------------------
+# Submissions (untrusted data: read, never extracted or executed here)
+# ----------------------------------------------------------------------------
+
+def student_name(path):
+    path = Path(path)
+    stem = path.stem if path.is_file() else path.name
+    if path.is_file() and stem.lower() in ('submission', 'submission (1)'):
+        stem = path.parent.name
+    return re.sub(r'[^A-Za-z0-9._-]+', '_', stem).strip('._') or 'student'
+
+
+def _pick(names, rel):
+    """The one archive member that is `rel`, at the top or under one folder."""
+    hits = [n for n in names if n == rel or (n.endswith('/' + rel) and n.count('/') == rel.count('/') + 1)]
+    hits = [n for n in hits if '__MACOSX' not in n]
+    if len(hits) > 1:
+        hits = [n for n in hits if n == rel] or hits
+    return hits[0] if len(hits) == 1 else (None if not hits else 'ambiguous')
+
+
+def read_submission(path, student_files):
+    """{relative path: bytes or None} of the student's files, and notes."""
+    path = Path(path)
+    notes, files = [], {}
+    if path.is_dir() and not (path / 'cs231n').is_dir() and (path / 'submission.zip').is_file():
+        path = path / 'submission.zip'
+    if path.is_file():
+        try:
+            with zipfile.ZipFile(path) as z:
+                infos = {i.filename: i for i in z.infolist() if not i.is_dir()}
+                for rel in student_files:
+                    member = _pick(list(infos), rel)
+                    if member in (None, 'ambiguous'):
+                        files[rel] = None
+                        notes.append('%s: %s in %s' % (rel, 'several copies' if member else 'not found', path.name))
+                        continue
+                    info = infos[member]
+                    if info.file_size > MAX_FILE_BYTES:
+                        files[rel] = None
+                        notes.append('%s is %d bytes: too big, not graded' % (rel, info.file_size))
+                        continue
+                    with z.open(info) as f:
+                        data = f.read(MAX_FILE_BYTES + 1)
+                    if len(data) > MAX_FILE_BYTES:
+                        files[rel] = None
+                        notes.append('%s is too big, not graded' % rel)
+                        continue
+                    files[rel] = data
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError) as e:
+            notes.append('%s is not a readable zip file (%s)' % (path.name, type(e).__name__))
+            files = {rel: None for rel in student_files}
+    elif path.is_dir():
+        for rel in student_files:
+            candidates = [path / rel] + sorted(d / rel for d in path.iterdir() if d.is_dir() and not d.is_symlink())
+            found = [c for c in candidates if c.is_file() and not c.is_symlink()]
+            if not found:
+                files[rel] = None
+                notes.append('%s not found in %s' % (rel, path.name))
+                continue
+            if found[0].stat().st_size > MAX_FILE_BYTES:
+                files[rel] = None
+                notes.append('%s is too big, not graded' % rel)
+                continue
+            files[rel] = found[0].read_bytes()
+    else:
+        notes.append('%s is neither a folder nor a zip file' % path)
+        files = {rel: None for rel in student_files}
+    return files, notes
+
+
+def review_flags(files):
+    """Things in the student's code worth a look by a person (no effect on the grade)."""
+    flags = []
+    for rel, data in sorted(files.items()):
+        if data is None:
+            continue
+        try:
+            tree = ast.parse(data, filename=rel)
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            mods = []
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                mods = [node.module]
+            for m in mods:
+                if m.split('.')[0] not in ALLOWED_IMPORTS:
+                    flags.append('%s line %d imports %s' % (rel, node.lineno, m))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                    node.func.id in ('exec', 'eval', 'compile', '__import__', 'open', 'globals', 'setattr'):
+                flags.append('%s line %d calls %s()' % (rel, node.lineno, node.func.id))
+    return flags
+
+
+# ----------------------------------------------------------------------------
+# Workspaces and the runner process
+# ----------------------------------------------------------------------------
+
+def make_template(root, config, snap, notebooks):
+    """The instructor's part of every workspace, built once per run."""
+    package, _ = snap
+    tpl = root / 'template'
+    ref_name = '_ref_' + secrets.token_hex(4)   # not a name a submission can know in advance
+    for rel, data in package.items():
+        if rel.endswith('.py'):
+            (tpl / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tpl / rel).write_bytes(data)
+            sub = rel[len('cs231n/'):]
+            if sub in REF_FILES:
+                (tpl / ref_name / sub).parent.mkdir(parents=True, exist_ok=True)
+                (tpl / ref_name / sub).write_bytes(data)
+    (tpl / 'notebooks').mkdir()
+    for name, nb in notebooks.items():
+        (tpl / 'notebooks' / name).write_bytes(release.notebook_bytes(nb))
+    (tpl / '_grading' / 'hidden_tests').mkdir(parents=True)
+    shutil.copy2(GRADING / 'runner.py', tpl / '_grading' / 'runner.py')
+    for p in sorted((GRADING / 'hidden_tests').glob('*.py')):
+        shutil.copy2(p, tpl / '_grading' / 'hidden_tests' / p.name)
+    return tpl, ref_name
+
+
+class Drain(threading.Thread):
+    """Reads a pipe to its end, keeping only its last `keep` bytes."""
+
+    def __init__(self, stream, keep=4096):
+        super().__init__(daemon=True)
+        self.stream, self.keep, self.tail, self.total = stream, keep, b'', 0
+
+    def run(self):
+        while True:
+            chunk = self.stream.read1(65536) if hasattr(self.stream, 'read1') else self.stream.read(65536)
+            if not chunk:
+                break
+            self.total += len(chunk)
+            self.tail = (self.tail + chunk)[-self.keep:]
+
+    def text(self):
+        return self.tail.decode('utf-8', errors='replace')
+
+
+def exit_reason(rc, memory_mb):
+    if rc is None:
+        return 'crashed'
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = 'signal %d' % -rc
+        extra = ' (perhaps out of memory)' if -rc in (signal.SIGKILL, signal.SIGABRT, signal.SIGSEGV) else ''
+        return 'crashed (killed by %s)%s' % (name, extra)
+    return 'crashed (exit code %d)' % rc
+
+
+def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executable):
+    """Run `jobs` in the workspace, restarting the runner after a crash or a
+    timeout; returns {job id: result dict} and the modules that broke."""
+    timeout_check = float(settings['timeout_check'])
+    deadline = time.monotonic() + float(settings['timeout_submission'])
+    memory_mb = int(settings['memory_mb'])
+    results, broken, pending = {}, {}, list(jobs)
+    idle_spawns = 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTHON', 'COVERAGE', 'CS231N'))}
+    env.update(OPENBLAS_NUM_THREADS='1', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+               MPLBACKEND='Agg', PYTHONHASHSEED='0', PYTHONDONTWRITEBYTECODE='1')
+    while pending:
+        if STOP.is_set():
+            for job in pending:
+                results[job['id']] = {'ok': False, 'seconds': 0.0, 'output': '', 'reason': 'not run: grading interrupted'}
+            break
+        if time.monotonic() >= deadline:
+            for job in pending:
+                results[job['id']] = {'ok': False, 'seconds': 0.0, 'output': '',
+                                      'reason': 'not run: the submission used up its %g s'
+                                                % float(settings['timeout_submission'])}
+            break
+        spec = {'workspace': str(ws), 'ref_package': ref_name, 'memory_mb': memory_mb,
+                'output_cap': int(settings['output_cap_kb']) * 1024, 'student_modules': STUDENT_MODULES,
+                'broken': broken, 'hidden_modules': hidden_modules,
+                'jobs': [{k: j[k] for k in ('id', 'kind', 'functions', 'notebook', 'setup', 'cell', 'label',
+                                           'inject', 'check') if k in j} for j in pending]}
+        spec_path = ws / '_grading' / 'jobs.json'
+        spec_path.write_text(json.dumps(spec), encoding='utf-8')
+        r, w = os.pipe()
+        try:
+            proc = subprocess.Popen([python, '-I', str(ws / '_grading' / 'runner.py'), str(spec_path), str(w)],
+                                    cwd=ws, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, pass_fds=(w,), start_new_session=True)
+        finally:
+            os.close(w)
+        with LIVE_LOCK:
+            LIVE.add(proc)
+        drain = Drain(proc.stdout)
+        drain.start()
+        buf, current, importing, progress, finished = b'', None, None, False, False
+        # starting Python and the trusted imports gets its own, generous, allowance
+        step_deadline = time.monotonic() + max(60.0, timeout_check)
+        timed_out = False
+        with os.fdopen(r, 'rb', buffering=0) as chan:
+            while True:
+                wait = min(step_deadline, deadline) - time.monotonic()
+                if wait <= 0:
+                    timed_out = True
+                    break
+                ready, _, _ = select.select([chan], [], [], wait)
+                if not ready:
+                    continue
+                chunk = chan.read(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                if len(buf) > 4 * 1024 * 1024:  # garbage on the channel: stop this process
+                    timed_out = None
+                    break
+                while b'\n' in buf:
+                    line, buf = buf.split(b'\n', 1)
+                    try:
+                        msg = json.loads(line)
+                    except ValueError:
+                        continue
+                    ev = msg.get('event')
+                    now = time.monotonic()
+                    if ev == 'import':
+                        importing, step_deadline = msg['module'], now + timeout_check
+                    elif ev == 'imported':
+                        if msg.get('error') and msg['module'] not in broken:
+                            broken[msg['module']] = msg['error']
+                            progress = True
+                        importing, step_deadline = None, now + timeout_check
+                    elif ev == 'start':
+                        current, step_deadline = msg['id'], now + timeout_check
+                    elif ev == 'end' and msg.get('id') == current:
+                        results[current] = {'ok': bool(msg.get('ok')), 'reason': msg.get('reason') or '',
+                                            'output': msg.get('output') or '', 'seconds': msg.get('seconds', 0.0)}
+                        pending = [j for j in pending if j['id'] != current]
+                        current, progress = None, True
+                        step_deadline = now + timeout_check
+                    elif ev == 'done':
+                        finished = True
+        closed_channel = False
+        if proc.poll() is None and not timed_out and timed_out is not None:
+            try:   # the channel is closed: the process should be ending on its own
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                closed_channel = True
+        if proc.poll() is None:
+            kill_group(proc)
+        rc = proc.wait()
+        with LIVE_LOCK:
+            LIVE.discard(proc)
+        drain.join(timeout=5)
+        if finished and not pending:
+            break
+        tail = drain.text().strip().splitlines()
+        last = (' [last output: %s]' % tail[-1][:200]) if tail and not timed_out else ''
+        if timed_out is None:
+            why = 'wrote garbage on the grader\'s channel'
+        elif closed_channel:
+            why = 'closed the grader\'s channel'
+        elif timed_out:
+            why = ('timed out after %g s' % timeout_check) if time.monotonic() < deadline else \
+                  ('timed out: the submission used up its %g s' % float(settings['timeout_submission']))
+        else:
+            why = exit_reason(rc, memory_mb) + last
+        if current is not None:
+            results[current] = {'ok': False, 'reason': why, 'output': '', 'seconds': None}
+            pending = [j for j in pending if j['id'] != current]
+            progress = True
+        elif importing is not None:
+            broken[importing] = 'could not import %s: %s at import' % (STUDENT_MODULES[importing], why)
+            progress = True
+        if progress:
+            idle_spawns = 0
+        else:
+            idle_spawns += 1
+            if idle_spawns >= 2:  # the runner cannot even start: say so for every check left
+                for job in pending:
+                    results[job['id']] = {'ok': False, 'output': drain.text()[-2000:], 'seconds': None,
+                                          'reason': 'the checks could not start: %s' % why}
+                break
+    return results, broken
+
+
+def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False):
+    """Grade one submission; never raises."""
+    t0 = time.monotonic()
+    started = time.time()
+    name = student_name(path)
+    parts = config['parts']
+    jobs = [j for p in parts for j in p['jobs']]
+    try:
+        files, notes = read_submission(path, list(STUDENT_MODULES.values()))
+        flags = review_flags(files)
+        ws = run_root / ('ws%03d' % index)
+        shutil.copytree(tpl, ws)
+        for rel, data in files.items():
+            if data is None:  # graded as handed out: every function not implemented
+                text, _ = release.student_python(rel, (tpl / rel).read_text(encoding='utf-8'), release.load_hints())
+                data = text.encode('utf-8')
+                notes.append('%s: graded as handed out (nothing implemented)' % rel)
+            (ws / rel).write_bytes(data)
+        results, broken = run_checks(ws, jobs, settings, ref_name, config['hidden_modules'])
+        if not keep:
+            shutil.rmtree(ws, ignore_errors=True)
+        error = None
+    except Exception as e:  # a grader bug must not stop the class
+        results, broken, flags, error = {}, {}, [], '%s: %s' % (type(e).__name__, e)
+        notes = ['the grader failed on this submission (%s): grade it by hand' % error]
+    scores = {}
+    for p in parts:
+        res = [results.get(j['id'], {'ok': False, 'reason': 'not run'}) for j in p['jobs']]
+        passed = sum(r['ok'] for r in res)
+        if p['partial']:
+            scores[p['name']] = round(p['points'] * passed / len(res), 2)
+        else:
+            scores[p['name']] = p['points'] if passed == len(res) else 0.0
+    return {'student': name, 'path': str(path), 'scores': scores, 'total': round(sum(scores.values()), 2),
+            'max': sum(p['points'] for p in parts), 'checks': {j['id']: results.get(j['id']) for j in jobs},
+            'notes': notes, 'review': flags, 'broken_modules': broken, 'grader_error': error,
+            'seconds': round(time.monotonic() - t0, 2), 'started': started, 'ended': time.time()}
+
+
+# ----------------------------------------------------------------------------
+# Reports
+# ----------------------------------------------------------------------------
+
+def fmt(x):
+    return ('%.2f' % x).rstrip('0').rstrip('.')
+
+
+def feedback_text(g, parts):
+    lines = ['Grade for %s: %s / %s' % (g['student'], fmt(g['total']), fmt(g['max'])), '']
+    width = max(len(p['name']) for p in parts)
+    lines.append('%-*s  %6s  %6s' % (width, 'part', 'points', 'max'))
+    for p in parts:
+        got = g['scores'][p['name']]
+        status = 'ok' if got == p['points'] else 'FAILED'
+        lines.append('%-*s  %6s  %6s  %s' % (width, p['name'], fmt(got), fmt(p['points']), status))
+    lines.append('%-*s  %6s  %6s' % (width, 'total', fmt(g['total']), fmt(g['max'])))
+    failed = [(p, j) for p in parts for j in p['jobs'] if not (g['checks'].get(j['id']) or {}).get('ok')]
+    if failed:
+        lines += ['', 'Failed checks:']
+        for p, j in failed:
+            r = g['checks'].get(j['id']) or {'reason': 'not run'}
+            where = ' (%s)' % j['label'] if j.get('label') else ''
+            lines.append('- %s, %s%s: %s' % (p['name'], j['name'], where, r.get('reason') or 'failed'))
+    if g['notes']:
+        lines += ['', 'Notes:'] + ['- ' + n for n in g['notes']]
+    if g['review']:
+        lines += ['', 'For the instructor to review (no effect on the grade):'] + ['- ' + f for f in g['review']]
+    return '\n'.join(lines) + '\n'
+
+
+def write_reports(grades, parts, out_csv):
+    out_csv = Path(out_csv)
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    names = [p['name'] for p in parts]
+    with open(out_csv, 'w', newline='', encoding='utf-8') as f:
+        w = csv.writer(f)
+        w.writerow(['student'] + names + ['total'])
+        for g in grades:
+            w.writerow([g['student']] + [fmt(g['scores'][n]) for n in names] + [fmt(g['total'])])
+    fb = out_csv.parent / (out_csv.stem + '_feedback')
+    fb.mkdir(exist_ok=True)
+    for g in grades:
+        (fb / (g['student'] + '.txt')).write_text(feedback_text(g, parts), encoding='utf-8')
+    details = {'parts': [{'name': p['name'], 'points': p['points'], 'functions': p['functions'],
+                          'checks': [j['name'] for j in p['jobs']]} for p in parts],
+               'students': grades}
+    out_csv.with_suffix('.json').write_text(json.dumps(details, indent=1, sort_keys=True), encoding='utf-8')
+    return fb
+
+
+def unique_names(paths):
+    seen, out = {}, []
+    for p in paths:
+        base = student_name(p)
+        n = seen.get(base, 0) + 1
+        seen[base] = n
+        out.append(base if n == 1 else '%s-%d' % (base, n))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument('submissions', nargs='+', help='folders or zip files, one per student')
+    ap.add_argument('--out', required=True, help='the class CSV to write (grades.csv)')
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    ap.add_argument('--jobs', type=int, default=cores,
+                    help='submissions graded at the same time (default: the number of cores)')
+    ap.add_argument('--timeout-cell', type=float, help='seconds for one check (default: from the config)')
+    ap.add_argument('--timeout-submission', type=float, help='seconds for one submission (default: from the config)')
+    ap.add_argument('--memory-mb', type=int, help='memory limit of the checks process (default: from the config)')
+    ap.add_argument('--config', default=str(GRADING / 'config.toml'))
+    ap.add_argument('--keep-workspaces', action='store_true', help='keep the workspaces (to debug a check)')
+    ap.add_argument('--quiet', action='store_true')
+    args = ap.parse_args(argv)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+
+    snap = release.snapshot()
+    notebooks = snap[1]
+    try:
+        config = load_config(args.config, notebooks)
+    except (ConfigError, KeyError, tomllib.TOMLDecodeError) as e:
+        print('grade: bad config %s: %s' % (args.config, e), file=sys.stderr)
+        return 2
+    settings = {'timeout_check': 30, 'timeout_submission': 300, 'memory_mb': 2048, 'output_cap_kb': 64}
+    settings.update(config['settings'])
+    for key, value in [('timeout_check', args.timeout_cell), ('timeout_submission', args.timeout_submission),
+                       ('memory_mb', args.memory_mb)]:
+        if value is not None:
+            settings[key] = value
+
+    run_root = Path(tempfile.mkdtemp(prefix='cs231n-grade-'))
+    try:
+        tpl, ref_name = make_template(run_root, config, snap, notebooks)
+        names = unique_names(args.submissions)
+        say('grading %d submission(s), %d at a time' % (len(names), args.jobs))
+        grades = [None] * len(names)
+        t0 = time.monotonic()
+        ex = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs))
+        try:
+            futures = {ex.submit(grade_one, i, p, config, tpl, ref_name, run_root, settings,
+                                 args.keep_workspaces): i for i, p in enumerate(args.submissions)}
+            for fut in concurrent.futures.as_completed(futures):
+                i = futures[fut]
+                g = fut.result()
+                g['student'] = names[i]
+                grades[i] = g
+                say('  %-24s %6s / %s  (%.1f s)%s' % (g['student'], fmt(g['total']), fmt(g['max']), g['seconds'],
+                                                    '  GRADER ERROR' if g['grader_error'] else ''))
+        except KeyboardInterrupt:
+            STOP.set()
+            with LIVE_LOCK:
+                for proc in list(LIVE):
+                    kill_group(proc)
+            ex.shutdown(wait=True, cancel_futures=True)
+            print('grade: interrupted; nothing written', file=sys.stderr)
+            return 130
+        ex.shutdown(wait=True)
+        grades.sort(key=lambda g: g['student'])
+        fb = write_reports(grades, config['parts'], args.out)
+        say('wrote %s, %s and %s/ in %.1f s' % (args.out, Path(args.out).with_suffix('.json'), fb,
+                                                time.monotonic() - t0))
+        if args.keep_workspaces:
+            say('workspaces kept in %s' % run_root)
+    finally:
+        if not args.keep_workspaces:
+            shutil.rmtree(run_root, ignore_errors=True)
+    return 1 if any(g['grader_error'] for g in grades) else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,496 @@
+"""Write the student version of the assignment (instructor-only).
+
+    python tools/release.py OUT_DIR            # OUT_DIR must be new or empty
+    python tools/release.py OUT_DIR --force    # replace what is in OUT_DIR
+    python tools/release.py --verify OUT_DIR   # restore the solution into a release
+                                               # and compare with this repo
+
+The solution code in cs231n/ and in the notebook sources marks every student
+part with `### BEGIN SOLUTION` / `### END SOLUTION`. In the release each such
+region becomes a TODO block: comments saying what to compute, the shapes and a
+hint (from grading/hints.toml), then `raise NotImplementedError(...)` naming the
+function and the file. Everything around a region stays as it is.
+
+The notebooks are built from notebooks/src/ with tools/build_notebooks.py and
+released with every output cleared: the student runs them. Instructor-only
+files (grading/, tools/, tests/, benchmarks/, notebooks/src/) are left out;
+grading/student_README.md becomes README.md and grading/collect_submission.sh
+becomes collect_submission.sh.
+
+A release is deterministic: building twice gives byte-identical files with the
+same modes (no timestamps, sorted order).
+"""
+import argparse
+import ast
+import importlib.util
+import os
+import re
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    sys.exit('the instructor tools need Python 3.11 or newer (tomllib)')
+
+ROOT = Path(__file__).resolve().parent.parent
+HINTS = ROOT / 'grading' / 'hints.toml'
+
+BEGIN = re.compile(r'^(?P<ind>[ \t]*)### BEGIN SOLUTION[ \t]*\r?\n?$')
+END = re.compile(r'^(?P<ind>[ \t]*)### END SOLUTION[ \t]*\r?\n?$')
+TODO_BEGIN = re.compile(r'^[ \t]*# =* TODO: (?P<key>\S+) =*[ \t]*\r?\n?$')
+TODO_END = re.compile(r'^[ \t]*# =* END OF TODO =*[ \t]*\r?\n?$')
+WIDTH = 79
+
+# What goes into the release, besides cs231n/ and the notebooks:
+# (path in the release, path in this repo, required)
+EXTRA_FILES = [
+    ('README.md', 'grading/student_README.md', True),
+    ('collect_submission.sh', 'grading/collect_submission.sh', True),
+    ('datasets/README.md', 'datasets/README.md', False),
+    ('get_datasets.sh', 'get_datasets.sh', True),
+    ('scripts/setup.sh', 'scripts/setup.sh', True),
+    ('pyproject.toml', 'pyproject.toml', True),
+    ('environment.yml', 'environment.yml', True),
+    ('.gitignore', '.gitignore', False),
+]
+# Never in a release, whatever else changes.
+INSTRUCTOR_ONLY = ('grading/', 'tools/', 'tests/', 'benchmarks/', 'notebooks/src/', '.ci/')
+
+
+class ReleaseError(Exception):
+    pass
+
+
+# ----------------------------------------------------------------------------
+# Regions
+# ----------------------------------------------------------------------------
+
+def find_regions(lines, where):
+    """(begin, end, indent) of every marked region, as line indices (inclusive)."""
+    regions, start = [], None
+    for i, line in enumerate(lines):
+        if BEGIN.match(line):
+            if start is not None:
+                raise ReleaseError('%s:%d: BEGIN SOLUTION inside another region (opened at line %d)'
+                                   % (where, i + 1, start + 1))
+            start = i
+        elif END.match(line):
+            if start is None:
+                raise ReleaseError('%s:%d: END SOLUTION without a BEGIN SOLUTION' % (where, i + 1))
+            ind, ind_end = BEGIN.match(lines[start]).group('ind'), END.match(line).group('ind')
+            if ind != ind_end:
+                raise ReleaseError('%s:%d: END SOLUTION is not indented like its BEGIN SOLUTION (line %d)'
+                                   % (where, i + 1, start + 1))
+            regions.append((start, i, ind))
+            start = None
+        elif 'BEGIN SOLUTION' in line or 'END SOLUTION' in line:
+            raise ReleaseError('%s:%d: a solution marker must be alone on its line: %r'
+                               % (where, i + 1, line.strip()))
+    if start is not None:
+        raise ReleaseError('%s:%d: BEGIN SOLUTION is never closed' % (where, start + 1))
+    return regions
+
+
+def python_keys(text, regions, where):
+    """The function (Class.method) that holds each region of a Python file."""
+    tree = ast.parse(text, filename=where)
+    funcs = []
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                funcs.append((child.lineno, child.end_lineno, prefix + child.name))
+                visit(child, prefix + child.name + '.')
+            elif isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + '.')
+            else:
+                visit(child, prefix)
+    visit(tree, '')
+    keys = []
+    for begin, end, _ in regions:
+        holders = [f for f in funcs if f[0] <= begin + 1 and end + 1 <= f[1]]
+        if not holders:
+            raise ReleaseError('%s:%d: a solution region outside any function' % (where, begin + 1))
+        keys.append(max(holders)[2])  # the innermost: the one that starts last
+    return keys
+
+
+def load_hints(path=HINTS):
+    hints = tomllib.loads(Path(path).read_text(encoding='utf-8'))
+    for key, h in hints.items():
+        missing = {'task', 'shapes', 'hint'} - set(h)
+        if missing:
+            raise ReleaseError('%s: [%s] lacks %s' % (path, key, ', '.join(sorted(missing))))
+    return hints
+
+
+def _comment(indent, label, text):
+    body = ' '.join(text.split())
+    # never break a line inside parentheses: "(N, H)" stays whole
+    body = re.sub(r'\(([^()]*)\)', lambda m: '(%s)' % m.group(1).replace(' ', '\xa0'), body)
+    body = re.sub(r'(\(\d\)) ', '\\1\xa0', body)   # "(2) embed" stays on one line
+    width = WIDTH - len(indent) - 2
+    wrapped = textwrap.wrap('%s: %s' % (label, body), width=width, subsequent_indent='  ',
+                            break_long_words=False, break_on_hyphens=False)
+    return ['%s# %s\n' % (indent, w.replace('\xa0', ' ')) for w in wrapped]
+
+
+def todo_block(indent, key, hint, what):
+    """The lines that replace one solution region."""
+    rule = WIDTH - len(indent) - 2
+    title = hint.get('title', key)
+    lines = ['%s# %s\n' % (indent, (' TODO: %s ' % title).center(rule, '='))]
+    lines += _comment(indent, 'Task', hint['task'])
+    lines += _comment(indent, 'Shapes', hint['shapes'])
+    lines += _comment(indent, 'Hint', hint['hint'])
+    lines.append('%s# Replace the raise below with your code.\n' % indent)
+    lines.append('%sraise NotImplementedError(%r)\n'
+                 % (indent, '%s: replace this TODO block with your code' % what))
+    lines.append('%s# %s\n' % (indent, ' END OF TODO '.center(rule, '=')))
+    return lines
+
+
+def strip_text(text, keys, hints, whats, where):
+    """text with every region replaced by its TODO block."""
+    lines = text.splitlines(keepends=True)
+    regions = find_regions(lines, where)
+    if len(regions) != len(keys):
+        raise ReleaseError('%s: %d regions but %d keys' % (where, len(regions), len(keys)))
+    out, pos = [], 0
+    for (begin, end, ind), key, what in zip(regions, keys, whats):
+        if key not in hints:
+            raise ReleaseError('%s:%d: no hint for %r: add a [%s] table to %s'
+                               % (where, begin + 1, key, key, HINTS.relative_to(ROOT)))
+        out += lines[pos:begin]
+        block = todo_block(ind, key, hints[key], what)
+        if not lines[end].endswith('\n'):  # a region at the very end of a cell
+            block[-1] = block[-1].rstrip('\n')
+        out += block
+        pos = end + 1
+    out += lines[pos:]
+    return ''.join(out)
+
+
+def find_todo_blocks(lines, where):
+    blocks, start = [], None
+    for i, line in enumerate(lines):
+        if TODO_BEGIN.match(line):
+            if start is not None:
+                raise ReleaseError('%s:%d: TODO block inside another one' % (where, i + 1))
+            start = i
+        elif TODO_END.match(line):
+            if start is None:
+                raise ReleaseError('%s:%d: END OF TODO without a TODO' % (where, i + 1))
+            blocks.append((start, i))
+            start = None
+    if start is not None:
+        raise ReleaseError('%s:%d: TODO block never closed' % (where, start + 1))
+    return blocks
+
+
+def restore_text(released, solution, where='<text>'):
+    """Put the solution regions of `solution` back into the TODO blocks of
+    `released`, in order: the inverse of strip_text."""
+    rel = released.splitlines(keepends=True)
+    sol = solution.splitlines(keepends=True)
+    blocks, regions = find_todo_blocks(rel, where), find_regions(sol, where)
+    if len(blocks) != len(regions):
+        raise ReleaseError('%s: %d TODO blocks but %d solution regions' % (where, len(blocks), len(regions)))
+    out, pos = [], 0
+    for (b, e), (rb, re_, _) in zip(blocks, regions):
+        out += rel[pos:b] + sol[rb:re_ + 1]
+        pos = e + 1
+    out += rel[pos:]
+    return ''.join(out)
+
+
+# ----------------------------------------------------------------------------
+# Files
+# ----------------------------------------------------------------------------
+
+def student_python(relpath, text, hints):
+    """The student version of one Python file of this repo, and the keys of its regions."""
+    lines = text.splitlines(keepends=True)
+    regions = find_regions(lines, relpath)
+    if not regions:
+        return text, []
+    keys = python_keys(text, regions, relpath)
+    whats = ['%s in %s' % (k, relpath) for k in keys]
+    return strip_text(text, keys, hints, whats, relpath), keys
+
+
+def _build_notebooks_module():
+    spec = importlib.util.spec_from_file_location('_build_notebooks', ROOT / 'tools' / 'build_notebooks.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def solution_notebooks():
+    """{name: notebook} built from notebooks/src, without outputs (the solution)."""
+    bn = _build_notebooks_module()
+    return {nb_name: bn.build(bn.SRC / src_name) for src_name, nb_name in sorted(bn.NOTEBOOKS.items())}
+
+
+def student_notebook(name, nb, hints):
+    """The student version of a notebook: regions replaced, outputs cleared.
+    Returns (notebook, keys)."""
+    import copy
+    nb = copy.deepcopy(nb)
+    keys = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == 'code':
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop('execution', None)
+        lines = cell.source.splitlines(keepends=True)
+        regions = find_regions(lines, '%s cell %d' % (name, i))
+        if not regions:
+            continue
+        if cell.cell_type != 'code':
+            raise ReleaseError('%s cell %d: solution markers in a %s cell' % (name, i, cell.cell_type))
+        cell_keys = ['%s:%d' % (name, len(keys) + k + 1) for k in range(len(regions))]
+        whats = ['%s in notebooks/%s' % (hints.get(k, {}).get('title', k), name) for k in cell_keys]
+        cell.source = strip_text(cell.source, cell_keys, hints, whats, '%s cell %d' % (name, i))
+        keys += cell_keys
+    return nb, keys
+
+
+def notebook_bytes(nb):
+    import nbformat
+    text = nbformat.writes(nb, version=4)
+    return (text if text.endswith('\n') else text + '\n').encode('utf-8')
+
+
+def _mode(path):
+    return 0o755 if os.stat(path).st_mode & 0o111 else 0o644
+
+
+def package_files():
+    """Relative paths of the package's files, sorted (no caches)."""
+    out = []
+    for p in sorted((ROOT / 'cs231n').rglob('*')):
+        rel = p.relative_to(ROOT).as_posix()
+        if p.is_file() and '__pycache__' not in p.parts and '.ipynb_checkpoints' not in p.parts \
+                and not rel.endswith(('.pyc', '.pyo')):
+            out.append(rel)
+    return out
+
+
+def snapshot():
+    """The solution as it is now, read once: {relative path: bytes} of the
+    package files and {name: notebook} of the notebooks (other people may be
+    editing the files while a release is built)."""
+    return ({rel: (ROOT / rel).read_bytes() for rel in package_files()}, solution_notebooks())
+
+
+def release_files(hints=None, warn=print, snap=None):
+    """{relative path: (bytes, mode)} of the student release, and the region keys used."""
+    hints = load_hints() if hints is None else hints
+    package, notebooks = snapshot() if snap is None else snap
+    files, used = {}, []
+    for rel, data in package.items():
+        if rel.endswith('.py'):
+            text, keys = student_python(rel, data.decode('utf-8'), hints)
+            data, used = text.encode('utf-8'), used + keys
+        files[rel] = (data, _mode(ROOT / rel))
+    for name, nb in notebooks.items():
+        student, keys = student_notebook(name, nb, hints)
+        files['notebooks/' + name] = (notebook_bytes(student), 0o644)
+        used += keys
+    for dest, src, required in EXTRA_FILES:
+        path = ROOT / src
+        if not path.is_file():
+            if required:
+                raise ReleaseError('%s is missing: it is part of every release' % src)
+            warn('release: %s is not there yet: the release goes without it' % src)
+            continue
+        files[dest] = (path.read_bytes(), _mode(path))
+    unused = sorted(set(hints) - set(used))
+    if unused:
+        raise ReleaseError('%s has hints for regions that do not exist (renamed?): %s'
+                           % (HINTS.relative_to(ROOT), ', '.join(unused)))
+    for rel in files:
+        if rel.startswith(INSTRUCTOR_ONLY):
+            raise ReleaseError('%s is instructor-only and must not be released' % rel)
+    self_check(files, (package, notebooks))
+    return files, used
+
+
+# ----------------------------------------------------------------------------
+# What the solution looks like, for scans
+# ----------------------------------------------------------------------------
+
+def normalize(line):
+    """A line of code without its comment and surrounding blanks."""
+    return line.split('#', 1)[0].strip()
+
+
+def scan_candidates(line):
+    """What a released line could leak a solution line through: its code, its
+    comment, and its comment without a leading label such as 'Hint: '."""
+    code, _, comment = line.partition('#')
+    comment = comment.strip().lstrip('#').strip()
+    out = {code.strip(), comment}
+    m = re.match(r'^[A-Za-z ]{1,20}:\s+(.*)$', comment)
+    if m:
+        out.add(m.group(1).strip())
+    return out
+
+
+def solution_sources(snap=None):
+    """{where: text} of every file of this repo that has solution regions
+    (notebook cells as separate entries)."""
+    package, notebooks = snapshot() if snap is None else snap
+    out = {}
+    for rel, data in package.items():
+        if rel.endswith('.py'):
+            text = data.decode('utf-8')
+            if find_regions(text.splitlines(keepends=True), rel):
+                out[rel] = text
+    for name, nb in notebooks.items():
+        for i, cell in enumerate(nb.cells):
+            out['notebooks/%s cell %d' % (name, i)] = cell.source
+    return out
+
+
+def solution_lines(min_len=8, snap=None):
+    """The non-trivial lines of code of the solution regions: at least min_len
+    characters once the comment is gone, and not also a line of the code
+    outside the regions (given code such as `N, T, D = x.shape`)."""
+    inside, outside = set(), set()
+    for where, text in solution_sources(snap).items():
+        lines = text.splitlines()
+        marked = set()
+        for b, e, _ in find_regions([l + '\n' for l in lines], where):
+            marked.update(range(b + 1, e))
+        for i, line in enumerate(lines):
+            n = normalize(line)
+            (inside if i in marked else outside).add(n)
+    return {n for n in inside - outside if len(n) >= min_len}
+
+
+def released_lines(rel, data):
+    """The lines of a released file to scan (notebooks: the cells' text)."""
+    text = data.decode('utf-8', errors='replace')
+    if rel.endswith('.ipynb'):
+        import json
+        nb = json.loads(text)
+        text = '\n'.join(''.join(c['source']) if isinstance(c['source'], list) else c['source']
+                         for c in nb['cells'])
+    return text.splitlines()
+
+
+def self_check(files, snap=None):
+    """Refuse a release that still holds a marker or a line of solution code."""
+    bad = solution_lines(snap=snap)
+    for rel, (data, _) in sorted(files.items()):
+        for i, line in enumerate(released_lines(rel, data)):
+            if 'BEGIN SOLUTION' in line or 'END SOLUTION' in line:
+                raise ReleaseError('%s: a solution marker is left in the release' % rel)
+            if scan_candidates(line) & bad:
+                raise ReleaseError('%s: line %d of the release is solution code: %r'
+                                   % (rel, i + 1, line.strip()))
+
+
+# ----------------------------------------------------------------------------
+# Writing and verifying
+# ----------------------------------------------------------------------------
+
+def _check_out_dir(out):
+    out = out.resolve()
+    if out == ROOT or ROOT.is_relative_to(out):
+        raise ReleaseError('%s holds this repository: choose another output folder' % out)
+    if out.is_relative_to(ROOT):
+        top = out.relative_to(ROOT).parts[0]
+        if (ROOT / top).exists() and top not in ('out', 'build', 'release'):
+            raise ReleaseError('%s is inside the source folder %s/: choose another output folder'
+                               % (out, top))
+    return out
+
+
+def write_release(out_dir, force=False, warn=print):
+    out = _check_out_dir(Path(out_dir))
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise ReleaseError('%s is not empty: use --force to replace its contents' % out)
+        shutil.rmtree(out)
+    files, _ = release_files(warn=warn)
+    out.mkdir(parents=True, exist_ok=True)
+    for rel in sorted(files):
+        data, mode = files[rel]
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.chmod(path, mode)
+    return files
+
+
+def restore_release(release_dir):
+    """{relative path: text} of the solution rebuilt from a release: the .py files
+    with regions, and the notebooks' cell sources joined by NUL lines."""
+    release_dir = Path(release_dir)
+    out = {}
+    for rel, text in solution_sources().items():
+        if rel.startswith('notebooks/'):
+            continue
+        out[rel] = restore_text((release_dir / rel).read_text(encoding='utf-8'), text, rel)
+    return out
+
+
+def restore_notebook(released_nb, solution_nb, name):
+    """The cell sources of a released notebook with the solution put back."""
+    import copy
+    nb = copy.deepcopy(released_nb)
+    if len(nb.cells) != len(solution_nb.cells):
+        raise ReleaseError('%s: %d cells in the release, %d in the solution'
+                           % (name, len(nb.cells), len(solution_nb.cells)))
+    for i, (cell, sol) in enumerate(zip(nb.cells, solution_nb.cells)):
+        cell.source = restore_text(cell.source, sol.source, '%s cell %d' % (name, i))
+    return nb
+
+
+def verify(release_dir):
+    """Restore the solution into a release; list every difference with this repo."""
+    import nbformat
+    problems = []
+    for rel, text in restore_release(release_dir).items():
+        if text != (ROOT / rel).read_text(encoding='utf-8'):
+            problems.append('%s: restoring the solution does not give the repository file' % rel)
+    for name, sol in solution_notebooks().items():
+        released = nbformat.read(Path(release_dir) / 'notebooks' / name, as_version=4)
+        restored = restore_notebook(released, sol, name)
+        if [c.source for c in restored.cells] != [c.source for c in sol.cells]:
+            problems.append('notebooks/%s: restoring the solution does not give the source cells' % name)
+    return problems
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument('out_dir', help='folder to write the student version to (or to verify)')
+    ap.add_argument('--force', action='store_true', help='replace the contents of OUT_DIR')
+    ap.add_argument('--verify', action='store_true',
+                    help='check that putting the solution back into OUT_DIR gives this repository')
+    args = ap.parse_args(argv)
+    warn = lambda msg: print(msg, file=sys.stderr)
+    try:
+        if args.verify:
+            problems = verify(args.out_dir)
+            for p in problems:
+                print(p)
+            print('verify: %s' % ('OK' if not problems else '%d problem(s)' % len(problems)))
+            return 1 if problems else 0
+        files = write_release(args.out_dir, force=args.force, warn=warn)
+    except ReleaseError as e:
+        print('release: %s' % e, file=sys.stderr)
+        return 1
+    print('release: wrote %d files to %s' % (len(files), args.out_dir))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
