@@ -27,6 +27,7 @@ MEAN, STD = 127.0, 128.0  # the Lite models take (pixel - 127) / 128, per the TF
 BN_EPS = 1e-3
 STRIDE2_BLOCKS = {1, 3, 5, 11}  # first block of the stages that halve the resolution
 FEATURE_DIM = 1280
+BATCH_SIZE = 4  # images per forward pass: bigger batches spill out of the caches
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -107,7 +108,8 @@ def load_state_dict(path):
     else:
         with open(path, "rb") as f:
             plain = lambda: _RestrictedUnpickler(f, {}).load()  # noqa: E731
-            magic, _version, _sys_info = plain(), plain(), plain()
+            magic = plain()  # then the protocol version and the system info
+            plain(), plain()
             if magic != 0x1950A86A20F9469CFC6C:
                 raise pickle.UnpicklingError(f"{path} is not a torch checkpoint")
             state = _RestrictedUnpickler(f, storages).load()
@@ -126,15 +128,31 @@ def load_state_dict(path):
 
 # ----------------------------------------------------------------------------- layers
 
+TILE_BYTES = 1 << 19  # depthwise convs run on row tiles of about this size (the L2 cache)
+SMALL_MAP = 14 * 14  # ...except on maps this small, where one einsum is faster
+
+
 def _same_pad(n, k, s):
     """TF 'SAME' padding (before, after) for length n, kernel k, stride s."""
     total = max((-(-n // s) - 1) * s + k - n, 0)
     return total // 2, total - total // 2
 
 
-def _pad(x, k, s):
-    (t, b), (l, r) = _same_pad(x.shape[1], k, s), _same_pad(x.shape[2], k, s)
-    return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
+def _pad_phases(x, k, s):
+    """Zero-pad x (N, H, W, C) TF-style and split it into its s*s (row, col) parity phases.
+
+    phases[a][b][n, h, w] = padded[n, s*h + a, s*w + b], filled with a single copy."""
+    N, H, W, C = x.shape
+    (t, _), (l, _) = _same_pad(H, k, s), _same_pad(W, k, s)
+    Hq, Wq = -(-H // s) + (k - 1) // s, -(-W // s) + (k - 1) // s  # phase size
+    phases = [[np.zeros((N, Hq, Wq, C), np.float32) for _ in range(s)] for _ in range(s)]
+    for a in range(s):
+        for b in range(s):
+            r, c = (a - t) % s, (b - l) % s  # first input row/col landing in this phase
+            h, w = (r + t - a) // s, (c + l - b) // s
+            src = x[:, r::s, c::s]
+            phases[a][b][:, h:h + src.shape[1], w:w + src.shape[2]] = src
+    return phases
 
 
 def _relu6(x):
@@ -149,31 +167,56 @@ def _conv1x1(x, w, b, act=True):
     return (_relu6(y) if act else y).reshape(N, H, W, -1)
 
 
-def _depthwise(x, w, b, stride):
-    """Depthwise conv as a sum of k*k shifted slices; w (k, k, C)."""
-    k = w.shape[0]
-    N, H, W, C = x.shape
-    Ho, Wo = -(-H // stride), -(-W // stride)
-    xp = _pad(x, k, stride)  # (N, H+p, W+p, C)
+def _depthwise(x, w, b, s):
+    """Depthwise conv, w (k, k, C): a sum of k*k shifted slices (on L2-sized row tiles)."""
+    k, (N, H, W, C) = w.shape[0], x.shape
+    Ho, Wo = -(-H // s), -(-W // s)
+    ph = _pad_phases(x, k, s)
+    if s == 1 and Ho * Wo <= SMALL_MAP:  # small maps: one einsum over a (k, k, ...) view of taps
+        p, st = ph[0][0], ph[0][0].strides
+        taps = np.lib.stride_tricks.as_strided(p, (k, k, N, Ho, Wo, C), st[1:3] + st)
+        out = np.einsum("ijnhwc,ijc->nhwc", taps, w)  # (N, Ho, Wo, C)
+        out += b
+        return _relu6(out)
+    wb = np.ascontiguousarray(np.broadcast_to(w[:, :, None], (k, k, Wo, C)))  # (k, k, Wo, C)
     out = np.empty((N, Ho, Wo, C), np.float32)
-    out[...] = b
-    tmp = np.empty_like(out)
-    for i in range(k):
-        for j in range(k):
-            sl = xp[:, i:i + stride * (Ho - 1) + 1:stride, j:j + stride * (Wo - 1) + 1:stride]
-            out += np.multiply(sl, w[i, j], out=tmp)
+    rows = max(1, TILE_BYTES // (Wo * C * 4))
+    tmp = np.empty((rows, Wo, C), np.float32)
+    for n in range(N):
+        for r in range(0, Ho, rows):
+            o = out[n, r:r + rows]  # (rows, Wo, C)
+            t = tmp[:len(o)]
+            for i in range(k):
+                for j in range(k):
+                    sl = ph[i % s][j % s][n, r + i // s:r + i // s + len(o), j // s:j // s + Wo]
+                    if i == j == 0:
+                        np.multiply(sl, wb[i, j], out=o)
+                    else:
+                        o += np.multiply(sl, wb[i, j], out=t)
+    out += b
     return _relu6(out)
 
 
 def _stem(x, w, b):
-    """3x3 stride-2 conv via im2col; w (27, Cout) in (kh, kw, Cin) order."""
+    """3x3 stride-2 conv as a 2x2 conv on the space-to-depth input; w (48, Cout)."""
     N, H, W, _ = x.shape
     Ho, Wo = -(-H // 2), -(-W // 2)
-    xp = _pad(x, 3, 2)
-    cols = np.stack([xp[:, i:i + 2 * Ho - 1:2, j:j + 2 * Wo - 1:2]
-                     for i in range(3) for j in range(3)], axis=3)  # (N, Ho, Wo, 9, 3)
-    y = cols.reshape(N * Ho * Wo, -1) @ w + b  # (N*Ho*Wo, 32)
+    ph = _pad_phases(x, 3, 2)
+    s2d = np.concatenate([ph[a][c] for a in range(2) for c in range(2)], axis=3)  # (N, Ho+1, Wo+1, 12)
+    cols = np.concatenate([s2d[:, i:i + Ho, j:j + Wo] for i in range(2) for j in range(2)],
+                          axis=3)  # (N, Ho, Wo, 48)
+    y = cols.reshape(N * Ho * Wo, -1) @ w  # (N*Ho*Wo, 32)
+    y += b
     return _relu6(y).reshape(N, Ho, Wo, -1)
+
+
+def _stem_weight(w):
+    """(Cout, 3, 3, 3) torch stem weight -> (48, Cout) for _stem's (i, j, a, c, channel) order."""
+    w2 = np.zeros((2, 2, 2, 2, 3, w.shape[0]), np.float32)  # (i, j, a, c, Cin, Cout)
+    for ki in range(3):
+        for kj in range(3):
+            w2[ki // 2, kj // 2, ki % 2, kj % 2] = w[:, :, ki, kj].T
+    return w2.reshape(48, -1)
 
 
 # ----------------------------------------------------------------------------- model
@@ -195,7 +238,7 @@ class EfficientNetLite0:
             return np.ascontiguousarray(w[:, :, 0, 0].T), b  # (Cin, Cout)
 
         w, self.stem_b = fold("_conv_stem", "_bn0")  # (32, 3, 3, 3)
-        self.stem_w = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(27, -1))  # (27, 32)
+        self.stem_w = _stem_weight(w)  # (48, 32)
         self.blocks = []
         n = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("_blocks."))
         for i in range(n):
@@ -248,8 +291,8 @@ def resize(images, size=INPUT_SIZE):
     images = np.asarray(images, np.float32)
     N, H, W, C = images.shape
     y = _resize_matrix(H, size) @ images.reshape(N, H, W * C)  # (N, size, W*C)
-    y = _resize_matrix(W, size) @ y.reshape(N * size, W, C)  # (N*size, size, C)
-    return y.reshape(N, size, size, C)
+    y = y.reshape(N, size, W, C).transpose(0, 1, 3, 2) @ _resize_matrix(W, size).T  # (N, size, C, size)
+    return np.ascontiguousarray(y.transpose(0, 1, 3, 2))  # (N, size, size, C)
 
 
 def center_crop(image):
@@ -265,14 +308,53 @@ def preprocess(images, size=INPUT_SIZE):
     return (x - MEAN) / STD
 
 
-def extract_features(images, batch_size=16, path=None):
+def _features_chunk(args):
+    images, path = args
+    return get_model(path).features(preprocess(images))
+
+
+def iter_features(batches, workers=1, path=None):
+    """Features (B, 1280) of each uint8 RGB (B, H, W, 3) batch of an iterable, in order.
+
+    The iterable is consumed lazily (by a feeder thread when workers > 1), so batches can be
+    produced while earlier ones are encoded. workers > 1 runs that many single-threaded
+    worker processes: numpy's elementwise ops use one core, so processes fill the machine."""
+    find_weights(path)  # fail early, with the pip command, if the weights are missing
+    jobs = ((b, path) for b in batches)
+    if workers <= 1:
+        yield from map(_features_chunk, jobs)
+        return
+    pool = _worker_pool(workers)
+    try:
+        yield from pool.imap(_features_chunk, jobs)
+    finally:
+        pool.terminate()
+
+
+def extract_features(images, batch_size=BATCH_SIZE, workers=1, path=None):
     """uint8 RGB (N, H, W, 3) -> float32 (N, 1280) pooled EfficientNet-Lite0 features."""
-    model = get_model(path)
     images = np.asarray(images)
-    out = np.empty((len(images), FEATURE_DIM), np.float32)
-    for i in range(0, len(images), batch_size):
-        out[i:i + batch_size] = model.features(preprocess(images[i:i + batch_size]))
-    return out
+    batches = (images[i:i + batch_size] for i in range(0, len(images), batch_size))
+    feats = list(iter_features(batches, workers, path))
+    return np.concatenate(feats) if feats else np.empty((0, FEATURE_DIM), np.float32)
+
+
+def _worker_pool(workers):
+    """A pool of fresh processes, each with a one-thread BLAS and a malloc that keeps its memory."""
+    import multiprocessing
+    import os
+    env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "MALLOC_MMAP_THRESHOLD_": str(1 << 25), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # read when the child starts and imports numpy
+    try:
+        return multiprocessing.get_context("spawn").Pool(workers)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v
 
 
 def classify(image, path=None):
