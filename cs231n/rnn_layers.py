@@ -96,9 +96,10 @@ def rnn_forward(x, h0, Wx, Wh, b):
     np.matmul(xt, Wx.astype(dt, copy=False), out=hs[1:].reshape(T * N, H))  # all steps at once
     hs[1:] += b
     Wh_ = Wh.astype(dt, copy=False)
+    rec = np.empty((N, H), dtype=dt)  # the recurrent term of one step
     for t in range(T):
         a = hs[t + 1]
-        a += hs[t] @ Wh_              # (N, H)
+        a += np.matmul(hs[t], Wh_, out=rec)  # (N, H)
         np.tanh(a, out=a)
     h = hs[1:].transpose(1, 0, 2)     # (N, T, H) view
     cache = (xt, Wx, Wh_, hs)
@@ -125,16 +126,19 @@ def rnn_backward(dh, cache):
     xt, Wx, Wh, hs = cache
     T, N, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     D = xt.shape[1]
-    dA = np.array(dh.transpose(1, 0, 2), dtype=hs.dtype, order='C')  # (T, N, H), a copy
-    dtanh = hs[1:] * hs[1:]
-    np.subtract(1, dtanh, out=dtanh)                                  # (T, N, H)
-    dprev_h = None
+    dt = hs.dtype
+    dhT = dh.transpose(1, 0, 2)                # (T, N, H) view: dh is only read
+    dA = np.empty((T, N, H), dtype=dt)         # gradients of the pre-activations
+    dprev_h = np.zeros((N, H), dtype=dt)
+    dtanh = np.empty((N, H), dtype=dt)
+    WhT = Wh.T
     for t in range(T - 1, -1, -1):
         da = dA[t]
-        if dprev_h is not None:
-            da += dprev_h
-        da *= dtanh[t]                # gradient of the pre-activation at step t
-        dprev_h = da @ Wh.T           # (N, H)
+        np.add(dhT[t], dprev_h, out=da)        # from the loss and from step t + 1
+        np.multiply(hs[t + 1], hs[t + 1], out=dtanh)
+        np.subtract(1, dtanh, out=dtanh)       # tanh'(a) = 1 - tanh(a)^2
+        da *= dtanh                            # gradient of the pre-activation at step t
+        np.matmul(da, WhT, out=dprev_h)        # (N, H)
     dA2 = dA.reshape(T * N, H)
     dx = (dA2 @ Wx.T.astype(dA.dtype, copy=False)).reshape(T, N, D).transpose(1, 0, 2)
     dWx = xt.T @ dA2                             # (D, H)
@@ -180,8 +184,14 @@ def word_embedding_backward(dout, cache):
     """
     ### BEGIN SOLUTION
     x, shape, dtype = cache
+    D = shape[1]
     dW = np.zeros(shape, dtype=dtype)
-    np.add.at(dW, x.ravel(), dout.reshape(-1, shape[1]))  # repeated words add up
+    # Repeated words add up: np.add.at(dW, x.ravel(), dout) says that, one row
+    # at a time. The same sums in the same order, done as one np.add.at over
+    # single numbers (element j of word w is element w * D + j of dW), run
+    # several times faster.
+    flat = (np.asarray(x, dtype=np.intp).reshape(-1, 1) * D + np.arange(D)).ravel()
+    np.add.at(dW.reshape(-1), flat, dout.reshape(-1))
     ### END SOLUTION
     return dW
 
@@ -204,11 +214,19 @@ def sigmoid(x):
 
 
 def _sigmoid_inplace(a):
-    """sigmoid(a) written into a, via 0.5 * (1 + tanh(a / 2)): one stable pass."""
-    a *= 0.5
-    np.tanh(a, out=a)
-    a += 1
-    a *= 0.5
+    """sigmoid(a) = 1 / (1 + exp(-a)) written into a, without temporaries.
+
+    For a below about -88 (float32) or -709 (float64), exp(-a) overflows to
+    inf and 1 / (1 + inf) is exactly 0, the right limit: the overflow is
+    harmless, so its warning is silenced. (This is faster than `sigmoid`, and
+    than 0.5 * (1 + tanh(a / 2)), which also loses the relative precision of
+    small results.)
+    """
+    with np.errstate(over='ignore'):
+        np.negative(a, out=a)
+        np.exp(a, out=a)
+        a += 1
+        np.divide(1, a, out=a)
     return a
 
 
@@ -301,23 +319,35 @@ def lstm_forward(x, h0, Wx, Wh, b):
     dt = _dtype(x, h0, Wx, Wh, b)
     Wh_ = Wh.astype(dt, copy=False)
     xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt).reshape(T * N, D)
-    gates = xt @ Wx.astype(dt, copy=False)       # (T*N, 4H): input projection of all steps
-    gates += b
-    gates = gates.reshape(T, N, 4 * H)
+    buf = xt @ Wx.astype(dt, copy=False)         # (T*N, 4H): input projection of all steps
+    buf += b
+    # One buffer, two views: step t first reads its activations a (N, 4H) from
+    # pre[t], then stores its gates over them, gate-major, in gates[t]
+    # (4, N, H): i, f, o, g as contiguous blocks, on which elementwise work is
+    # several times faster than on column slices of a.
+    pre = buf.reshape(T, N, 4 * H)
+    gates = buf.reshape(T, 4, N, H)
     hs = np.empty((T + 1, N, H), dtype=dt)       # hs[t + 1] = h after step t
-    cs = np.zeros((T + 1, N, H), dtype=dt)       # cs[0] = c0 = 0
+    cs = np.empty((T + 1, N, H), dtype=dt)       # cs[t + 1] = c after step t
+    cs[0] = 0                                    # c0 = 0
     tcs = np.empty((T, N, H), dtype=dt)          # tanh(c) of every step
     hs[0] = h0
+    rec = np.empty((N, 4 * H), dtype=dt)         # the recurrent term of one step
+    gt = np.empty((4, N, H), dtype=dt)           # the gates of one step
+    ig = np.empty((N, H), dtype=dt)
     for t in range(T):
-        a = gates[t]
-        a += hs[t] @ Wh_                         # (N, 4H)
-        _sigmoid_inplace(a[:, :3 * H])           # i, f, o in one pass
-        np.tanh(a[:, 3 * H:], out=a[:, 3 * H:])  # g
+        a = pre[t]
+        a += np.matmul(hs[t], Wh_, out=rec)      # (N, 4H)
+        np.copyto(gt, a.reshape(N, 4, H).transpose(1, 0, 2))  # to (4, N, H)
+        i, f, o, g = gt
+        _sigmoid_inplace(gt[:3])                 # i, f, o in one go
+        np.tanh(g, out=g)
         c = cs[t + 1]
-        np.multiply(a[:, H:2 * H], cs[t], out=c)
-        c += a[:, :H] * a[:, 3 * H:]
+        np.multiply(f, cs[t], out=c)
+        c += np.multiply(i, g, out=ig)           # c = f * prev_c + i * g
         np.tanh(c, out=tcs[t])
-        np.multiply(a[:, 2 * H:3 * H], tcs[t], out=hs[t + 1])
+        np.multiply(o, tcs[t], out=hs[t + 1])    # h = o * tanh(c)
+        gates[t] = gt                            # kept for the backward pass
     h = hs[1:].transpose(1, 0, 2)                # (N, T, H) view
     cache = (xt, Wx, Wh_, hs, cs, tcs, gates)
     ### END SOLUTION
@@ -343,17 +373,19 @@ def lstm_backward(dh, cache):
     T, N, H = tcs.shape
     D = xt.shape[1]
     dt = hs.dtype
-    dhs = np.array(dh.transpose(1, 0, 2), dtype=dt, order='C')  # (T, N, H), a copy
-    dA = np.empty((T, N, 4 * H), dtype=dt)
+    dhT = dh.transpose(1, 0, 2)                  # (T, N, H) view: dh is only read
+    dA = np.empty((T, N, 4 * H), dtype=dt)       # gradients of the activations a
+    dgt = np.empty((4, N, H), dtype=dt)          # the same for one step, gate-major
+    dnext_h = np.empty((N, H), dtype=dt)
     dprev_h = np.zeros((N, H), dtype=dt)
     dc = np.zeros((N, H), dtype=dt)
-    WhT = Wh.T
     tmp = np.empty((N, H), dtype=dt)
+    tmp3 = np.empty((3, N, H), dtype=dt)
+    WhT = Wh.T
     for t in range(T - 1, -1, -1):
-        gi, gf, go, gg = (gates[t][:, k * H:(k + 1) * H] for k in range(4))
-        di, df, do, dg = (dA[t][:, k * H:(k + 1) * H] for k in range(4))
-        dnext_h = dhs[t]
-        dnext_h += dprev_h
+        gi, gf, go, gg = gates[t]                          # (4, N, H): see lstm_forward
+        di, df, do, dg = dgt
+        np.add(dhT[t], dprev_h, out=dnext_h)               # from the loss and from step t + 1
         tc = tcs[t]
         np.multiply(dnext_h, tc, out=do)                   # do = dh * tanh(c)
         np.multiply(tc, tc, out=tmp)
@@ -366,12 +398,15 @@ def lstm_backward(dh, cache):
         np.multiply(dc, gi, out=dg)                        # dg = dc * i
         dc *= gf                                           # dprev_c
         # through the nonlinearities: s' = s (1 - s) for i, f, o and t' = 1 - t^2 for g
-        s = gates[t][:, :3 * H]
-        ds = dA[t][:, :3 * H]
-        ds *= s
-        ds -= ds * s
-        dg -= dg * gg * gg
-        dprev_h = dA[t] @ WhT                              # (N, H)
+        s = gates[t][:3]
+        np.subtract(1, s, out=tmp3)
+        tmp3 *= s
+        dgt[:3] *= tmp3
+        np.multiply(gg, gg, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        dg *= tmp
+        np.copyto(dA[t].reshape(N, 4, H).transpose(1, 0, 2), dgt)  # back to (N, 4H)
+        np.matmul(dA[t], WhT, out=dprev_h)                 # (N, H)
     dA2 = dA.reshape(T * N, 4 * H)
     dx = (dA2 @ Wx.T.astype(dt, copy=False)).reshape(T, N, D).transpose(1, 0, 2)
     dWx = xt.T @ dA2                              # (D, 4H)
@@ -448,15 +483,16 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
     x_flat = x.reshape(N * T, V)
     y_flat = y.reshape(N * T)
     mask_flat = mask.reshape(N * T)
-    shifted = x_flat - x_flat.max(axis=1, keepdims=True)      # (N*T, V)
-    probs = np.exp(shifted)
-    sums = probs.sum(axis=1, keepdims=True)
+    probs = x_flat - x_flat.max(axis=1, keepdims=True)        # shifted scores, (N*T, V)
     rows = np.arange(N * T)
-    log_p = shifted[rows, y_flat] - np.log(sums[:, 0])       # log-prob of the true word
+    log_p = probs[rows, y_flat]                               # shifted score of the true word
+    np.exp(probs, out=probs)
+    sums = probs.sum(axis=1)
+    log_p -= np.log(sums)                                     # log-prob of the true word
     loss = -np.sum(log_p * mask_flat) / N
-    probs /= sums
-    probs[rows, y_flat] -= 1
-    probs *= (mask_flat / N).astype(probs.dtype)[:, None]
+    weight = (mask_flat / N).astype(probs.dtype)              # (N*T,)
+    probs *= (weight / sums)[:, None]                         # softmax, masked, / N
+    probs[rows, y_flat] -= weight
     if verbose:
         print('dx_flat: ', probs.shape)
     dx = probs.reshape(N, T, V)

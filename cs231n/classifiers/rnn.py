@@ -122,49 +122,76 @@ class CaptioningRNN:
         ### BEGIN SOLUTION
         N = features.shape[0]
         h0 = features @ W_proj + b_proj                        # (N, H)
-        x, embed_cache = word_embedding_forward(captions_in, W_embed)  # (N, T, W)
+        # The cell layers work time-major, (T, N, ...), inside: look the words
+        # up in that order and hand them over as an (N, T, W) view.
+        xT, embed_cache = word_embedding_forward(captions_in.T, W_embed)  # (T, N, W)
+        x = xT.transpose(1, 0, 2)                              # (N, T, W)
         if self.cell_type == 'rnn':
             h, cell_cache = rnn_forward(x, h0, Wx, Wh, b)      # (N, T, H)
         else:
             h, cell_cache = lstm_forward(x, h0, Wx, Wh, b)
         # Only unmasked positions add to the loss, so only they need scores:
         # gather them into one sequence of length M = mask.sum() and score that.
-        h_valid = h[mask][None]                                # (1, M, H)
+        maskT = mask.T                                         # (T, N)
+        h_valid = h.transpose(1, 0, 2)[maskT][None]            # (1, M, H)
         scores, affine_cache = temporal_affine_forward(h_valid, W_vocab, b_vocab)  # (1, M, V)
         loss, dscores = temporal_softmax_loss(
-            scores, captions_out[mask][None], np.ones((1, h_valid.shape[1]), dtype=bool))
+            scores, captions_out.T[maskT][None], np.ones((1, h_valid.shape[1]), dtype=bool))
         loss /= N                                              # average over the minibatch
         dscores /= N
+        # Large arrays are dropped (del) as soon as they are used up: the arrays
+        # made next then reuse their memory instead of fresh pages.
+        del scores
 
         dh_valid, grads['W_vocab'], grads['b_vocab'] = temporal_affine_backward(dscores, affine_cache)
-        dh = np.zeros(h.shape, dtype=h.dtype)
-        dh[mask] = dh_valid[0]
+        del dscores, affine_cache, h_valid
+        dhT = np.zeros((h.shape[1], N, h.shape[2]), dtype=h.dtype)  # (T, N, H)
+        dhT[maskT] = dh_valid[0]
+        del dh_valid
+        dh = dhT.transpose(1, 0, 2)                            # (N, T, H)
         if self.cell_type == 'rnn':
             dx, dh0, grads['Wx'], grads['Wh'], grads['b'] = rnn_backward(dh, cell_cache)
         else:
             dx, dh0, grads['Wx'], grads['Wh'], grads['b'] = lstm_backward(dh, cell_cache)
-        grads['W_embed'] = word_embedding_backward(dx, embed_cache)
+        del cell_cache, h, x, xT
+        grads['W_embed'] = word_embedding_backward(dx.transpose(1, 0, 2), embed_cache)
         grads['W_proj'] = features.T @ dh0
         grads['b_proj'] = dh0.sum(axis=0)
         ### END SOLUTION
         return loss, grads
 
-    def sample(self, features, max_length=30):
-        """Test-time greedy sampling: start every caption with <START>, then at
-        each step feed in the most likely word of the previous step.
+    def sample(self, features, max_length=30, temperature=None, beam_width=None,
+               rng=None, return_probs=False):
+        """Test-time sampling. By default greedy: start every caption with
+        <START>, then at each step feed in the most likely word of the previous
+        step.
 
         Inputs:
         - features: Input image features, of shape (N, D)
         - max_length: Maximum length T of a generated caption
+        - temperature: If given (> 0), draw each word at random from the
+          softmax of scores / temperature instead (low: close to greedy;
+          high: more varied)
+        - beam_width: If given, beam search keeping this many partial captions
+          per image and returning the one of highest total log-probability
+          (beam_width=1 is greedy)
+        - rng: Seed or np.random.Generator for temperature sampling
+        - return_probs: Also return the probability the model gives each
+          chosen word
 
         Returns:
         - captions: Integer array of shape (N, max_length) of word ids; column 0
           holds the first generated word. After a caption's <END>, the rest of
           its row is <NULL>.
+        - probs: (only with return_probs) Array of shape (N, max_length): the
+          model's probability of each word of captions given the words before
+          it (0 where the caption is over)
         """
         features = self._check_features(features)
         if self._start is None:
             raise ValueError("sampling needs '<START>' in word_to_idx")
+        if temperature is not None or beam_width is not None or return_probs:
+            return self._sample_options(features, max_length, temperature, beam_width, rng, return_probs)
         N = features.shape[0]
         captions = np.full((N, max_length), self._null, dtype=np.int32)
 
@@ -194,3 +221,117 @@ class CaptioningRNN:
                 break
         ### END SOLUTION
         return captions
+
+    # ------------------------------------------------------------------
+    # Beyond greedy: probabilities, temperature sampling, beam search
+
+    def _sample_options(self, features, max_length, temperature, beam_width, rng, return_probs):
+        if temperature is not None and beam_width is not None:
+            raise ValueError('give temperature or beam_width, not both')
+        if beam_width is not None:
+            if int(beam_width) != beam_width or beam_width < 1:
+                raise ValueError('beam_width must be a whole number >= 1, got %r' % (beam_width,))
+            captions = self._beam_search(features, max_length, int(beam_width))
+        elif temperature is not None:
+            if not temperature > 0:
+                raise ValueError('temperature must be > 0 (for the most likely words use the '
+                                 'default greedy sampling), got %r' % (temperature,))
+            captions = self._sample_temperature(features, max_length, temperature, rng)
+        else:
+            captions = self.sample(features, max_length)
+        if return_probs:
+            return captions, self.word_probs(features, captions)
+        return captions
+
+    def _step_log_probs(self, word, h, c):
+        """Feed words (M,) with states (M, H); return the new states and the
+        log-probabilities of the next word, (M, V)."""
+        p = self.params
+        x = p['W_embed'][word]
+        if self.cell_type == 'rnn':
+            h, _ = rnn_step_forward(x, h, p['Wx'], p['Wh'], p['b'])
+        else:
+            h, c, _ = lstm_step_forward(x, h, c, p['Wx'], p['Wh'], p['b'])
+        scores = h @ p['W_vocab'] + p['b_vocab']
+        scores = scores - scores.max(axis=1, keepdims=True)
+        return h, c, scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+
+    def _initial_state(self, features):
+        h = features @ self.params['W_proj'] + self.params['b_proj']   # (N, H)
+        return h, np.zeros_like(h)
+
+    def word_probs(self, features, captions):
+        """The model's probability of each word of captions (N, T) given the
+        image and the words before it, as an (N, T) array; 0 after <END>."""
+        features = self._check_features(features)
+        captions = np.asarray(captions)
+        N, T = captions.shape
+        h, c = self._initial_state(features)
+        word = np.full(N, self._start)
+        probs = np.zeros((N, T))
+        live = np.ones(N, dtype=bool)
+        for t in range(T):
+            h, c, logp = self._step_log_probs(word, h, c)
+            word = captions[:, t]
+            probs[:, t] = np.where(live, np.exp(logp[np.arange(N), word]), 0.0)
+            if self._end is not None:
+                live &= word != self._end
+        return probs
+
+    def _sample_temperature(self, features, max_length, temperature, rng):
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        N = features.shape[0]
+        captions = np.full((N, max_length), self._null, dtype=np.int32)
+        h, c = self._initial_state(features)
+        word = np.full(N, self._start)
+        done = np.zeros(N, dtype=bool)
+        for t in range(max_length):
+            h, c, logp = self._step_log_probs(word, h, c)
+            z = logp / temperature                                     # (N, V)
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            cdf = np.cumsum(p, axis=1)
+            u = rng.random(N)[:, None] * cdf[:, -1:]
+            word = np.minimum((cdf < u).sum(axis=1), p.shape[1] - 1)   # inverse-CDF draw
+            word[done] = self._null
+            captions[:, t] = word
+            if self._end is not None:
+                done |= word == self._end
+            if done.all():
+                break
+        return captions
+
+    def _beam_search(self, features, max_length, K):
+        """Keep the K partial captions of highest total log-probability per
+        image; a finished caption (<END>) stays in the beam unchanged."""
+        N = features.shape[0]
+        h, c = self._initial_state(features)
+        H = h.shape[1]
+        h = np.repeat(h, K, axis=0)                                    # (N*K, H)
+        c = np.repeat(c, K, axis=0)
+        score = np.full((N, K), -np.inf)
+        score[:, 0] = 0.0                          # all beams start equal: expand only one
+        tokens = np.full((N, K, max_length), self._null, dtype=np.int32)
+        done = np.zeros((N, K), dtype=bool)
+        word = np.full(N * K, self._start)
+        rows = np.arange(N)[:, None]
+        for t in range(max_length):
+            h, c, logp = self._step_log_probs(word, h, c)
+            V = logp.shape[1]
+            cand = score[:, :, None] + logp.reshape(N, K, V)           # (N, K, V)
+            # a finished caption can only continue with <NULL>, at no cost
+            cand[done] = -np.inf
+            cand[done, self._null] = score[done]
+            flat = cand.reshape(N, K * V)
+            best = np.argsort(-flat, axis=1, kind='stable')[:, :K]    # (N, K)
+            parent, word2 = best // V, best % V
+            score = np.take_along_axis(flat, best, axis=1)
+            tokens = tokens[rows, parent]
+            tokens[:, :, t] = word2
+            done = done[rows, parent] | (word2 == self._end if self._end is not None else False)
+            pick = (rows * K + parent).ravel()
+            h, c = h[pick], c[pick]
+            word = word2.ravel()
+            if done.all():
+                break
+        best_beam = np.argmax(score, axis=1)
+        return tokens[np.arange(N), best_beam]

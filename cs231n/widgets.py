@@ -1,0 +1,219 @@
+"""A caption explorer for a trained model, built with ipywidgets.
+
+    from cs231n.widgets import CaptionExplorer
+    CaptionExplorer(model, data).show()
+
+Pick the split and the image (slider or "Random"), the sampling strategy
+(greedy, temperature, beam search), and see the image, its ground-truth
+captions, the model's caption and the probability of every generated word.
+
+The logic lives in plain methods (`caption_for`, `render`) that tests drive
+without a browser; the widgets only call them. Errors never vanish: they show
+in the explorer as a readable message.
+"""
+import html
+import io
+
+import numpy as np
+
+from .coco_utils import decode_captions
+from .image_utils import load_image
+
+STRATEGIES = ('greedy', 'temperature', 'beam')
+SPECIAL = {'<START>', '<END>', '<NULL>'}
+
+
+def png_bytes(img):
+    """Encode an (H, W, 3) uint8 image as PNG."""
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(img, dtype=np.uint8)).save(buf, format='PNG')
+    return buf.getvalue()
+
+
+def prob_colour(p):
+    """Red for an unlikely word, green for a likely one."""
+    p = float(np.clip(p, 0, 1))
+    return 'rgb(%d,%d,90)' % (int(220 * (1 - p)) + 20, int(180 * p) + 40)
+
+
+def tokens_html(tokens):
+    """Coloured words with their probabilities as tooltips and subscripts."""
+    parts = []
+    for word, p in tokens:
+        parts.append('<span class="cx-token" title="p=%.3f" style="background:%s;color:white;'
+                     'padding:1px 4px;margin:1px;border-radius:3px;display:inline-block">'
+                     '%s<sub style="font-size:70%%;margin-left:2px">%.2f</sub></span>'
+                     % (p, prob_colour(p), html.escape(word), p))
+    return ''.join(parts)
+
+
+class CaptionExplorer:
+    """Explore the captions a model gives to the images of a dataset.
+
+    Inputs:
+    - model: A trained CaptioningRNN (rnn or lstm)
+    - data: Dict from load_coco_data
+    - split: 'train' or 'val' to start with
+    - max_length: Longest caption to generate
+    """
+
+    def __init__(self, model, data, split='val', max_length=30):
+        self.model, self.data, self.max_length = model, data, max_length
+        self.split, self.index = split, 0
+        self.strategy, self.temperature, self.beam_width, self.seed = 'greedy', 1.0, 3, 0
+        self.caption, self.tokens, self.error = '', [], ''
+        self._rng = np.random.default_rng(0)
+        self._ui = None
+
+    # ---------------------------------------------------------------- logic
+    def num_images(self, split=None):
+        return self.data['%s_features' % (split or self.split)].shape[0]
+
+    def ground_truth(self, split=None, index=None):
+        """The reference captions of an image, as text."""
+        split = split or self.split
+        index = self.index if index is None else index
+        rows = np.flatnonzero(self.data['%s_image_idxs' % split] == index)
+        caps = decode_captions(self.data['%s_captions' % split][rows], self.data['idx_to_word'])
+        return [' '.join(w for w in c.split() if w not in SPECIAL) for c in caps]
+
+    def caption_for(self, split=None, index=None, strategy=None, temperature=None,
+                    beam_width=None, seed=None):
+        """Sample a caption. Returns (caption text, [(word, probability), ...])."""
+        split = split or self.split
+        index = self.index if index is None else index
+        strategy = strategy or self.strategy
+        if strategy not in STRATEGIES:
+            raise ValueError('strategy must be one of %s, got %r' % (', '.join(STRATEGIES), strategy))
+        n = self.num_images(split)
+        if not 0 <= index < n:
+            raise ValueError('image index %d is out of range for the %s split (0 to %d)' % (index, split, n - 1))
+        feats = self.data['%s_features' % split][index:index + 1]
+        kw = {}
+        if strategy == 'temperature':
+            kw = dict(temperature=self.temperature if temperature is None else temperature,
+                      rng=np.random.default_rng(self.seed if seed is None else seed))
+        elif strategy == 'beam':
+            kw = dict(beam_width=self.beam_width if beam_width is None else beam_width)
+        ids, probs = self.model.sample(feats, max_length=self.max_length, return_probs=True, **kw)
+        tokens = []
+        for i, p in zip(ids[0], probs[0]):
+            word = self.data['idx_to_word'][int(i)]
+            if word in ('<NULL>', '<START>'):
+                continue
+            tokens.append((word, float(p)))
+            if word == '<END>':
+                break
+        text = ' '.join(w for w, _ in tokens if w not in SPECIAL)
+        return text, tokens
+
+    def render(self):
+        """Recompute the caption for the current settings. Returns the HTML of
+        the caption panel; on an error, the error message instead (also kept in
+        self.error)."""
+        try:
+            self.caption, self.tokens = self.caption_for()
+            self.error = ''
+            gt = ''.join('<li>%s</li>' % html.escape(c) for c in self.ground_truth())
+            return ('<div class="cx-caption"><b>Model (%s):</b> <span class="cx-text">%s</span></div>'
+                    '<div class="cx-tokens" style="margin:4px 0">%s</div>'
+                    '<div><b>Ground truth:</b><ul class="cx-gt">%s</ul></div>'
+                    % (html.escape(self.describe_strategy()), html.escape(self.caption),
+                       tokens_html(self.tokens), gt))
+        except Exception as e:  # shown, never swallowed
+            self.caption, self.tokens = '', []
+            self.error = '%s: %s' % (type(e).__name__, e)
+            return '<div class="cx-error" style="color:#b00"><b>Error:</b> %s</div>' % html.escape(self.error)
+
+    def describe_strategy(self):
+        if self.strategy == 'temperature':
+            return 'temperature %.2f, seed %d' % (self.temperature, self.seed)
+        if self.strategy == 'beam':
+            return 'beam width %d' % self.beam_width
+        return 'greedy'
+
+    def image(self):
+        """(image array, note) of the current image; a placeholder if it is missing."""
+        return load_image(self.data, self.split, self.index)
+
+    def random_image(self):
+        self.index = int(self._rng.integers(self.num_images()))
+        return self.index
+
+    # ---------------------------------------------------------------- widgets
+    def widget(self):
+        """Build the ipywidgets interface (once) and return its root box."""
+        if self._ui is not None:
+            return self._ui['root']
+        import ipywidgets as w
+        ui = {}
+        ui['split'] = w.Dropdown(options=['train', 'val'], value=self.split, description='Split')
+        ui['index'] = w.IntSlider(value=self.index, min=0, max=self.num_images() - 1, description='Image',
+                                  continuous_update=False)
+        ui['random'] = w.Button(description='Random image', icon='random')
+        ui['strategy'] = w.ToggleButtons(options=list(STRATEGIES), value=self.strategy, description='Sampling')
+        ui['temperature'] = w.FloatSlider(value=self.temperature, min=0.05, max=2.0, step=0.05,
+                                          description='Temperature', continuous_update=False)
+        ui['beam_width'] = w.IntSlider(value=self.beam_width, min=1, max=10, description='Beam width',
+                                       continuous_update=False)
+        ui['resample'] = w.Button(description='Sample again')
+        ui['image'] = w.Image(format='png', layout=w.Layout(max_width='320px'))
+        ui['note'] = w.HTML()
+        ui['panel'] = w.HTML()
+        ui['root'] = w.VBox([
+            w.HBox([ui['split'], ui['index'], ui['random']]),
+            w.HBox([ui['strategy']]),
+            w.HBox([ui['temperature'], ui['beam_width'], ui['resample']]),
+            w.HBox([w.VBox([ui['image'], ui['note']]), ui['panel']]),
+        ])
+        ui['root'].add_class('caption-explorer')
+        self._ui = ui
+
+        def on_change(name):
+            def handler(change):
+                setattr(self, name, change['new'])
+                if name == 'split':
+                    ui['index'].max = self.num_images() - 1
+                    self.index = min(self.index, ui['index'].max)
+                self.refresh()
+            return handler
+
+        for name in ('split', 'index', 'strategy', 'temperature', 'beam_width'):
+            ui[name].observe(on_change(name), names='value')
+
+        def on_random(_):
+            ui['index'].value = self.random_image()  # triggers refresh through the slider
+        ui['random'].on_click(on_random)
+
+        def on_resample(_):
+            self.seed += 1
+            self.refresh()
+        ui['resample'].on_click(on_resample)
+        self.refresh()
+        return ui['root']
+
+    def refresh(self):
+        """Update the image and the caption panel from the current settings."""
+        ui = self._ui
+        if ui is None:
+            return self.render()
+        ui['temperature'].disabled = self.strategy != 'temperature'
+        ui['resample'].disabled = self.strategy != 'temperature'
+        ui['beam_width'].disabled = self.strategy != 'beam'
+        try:
+            img, note = self.image()
+            ui['image'].value = png_bytes(img)
+            src = self.data['%s_urls' % self.split][self.index]
+            ui['note'].value = ('<small>%s image %d%s</small>'
+                                % (self.split, self.index,
+                                   '<br>' + html.escape(note) if note else
+                                   ('<br>source: ' + html.escape(str(src)) if '://' in str(src) else '')))
+        except Exception as e:
+            ui['note'].value = '<span style="color:#b00">Image error: %s</span>' % html.escape(str(e))
+        ui['panel'].value = self.render()
+        return ui['panel'].value
+
+    def show(self):
+        from IPython.display import display
+        display(self.widget())

@@ -1,0 +1,91 @@
+"""The caption explorer, driven without a browser: set values, click buttons,
+check the state and the rendered caption."""
+import numpy as np
+import pytest
+
+pytest.importorskip('ipywidgets')
+
+from cs231n.classifiers.rnn import CaptioningRNN
+from cs231n.widgets import CaptionExplorer
+
+
+def tiny_data(tmp_path):
+    import matplotlib.image
+    w2i = {'<NULL>': 0, '<START>': 1, '<END>': 2, '<UNK>': 3, 'red': 4, 'circle': 5, 'blue': 6, 'square': 7}
+    i2w = sorted(w2i, key=w2i.get)
+    data = {'idx_to_word': i2w, 'word_to_idx': w2i}
+    rng = np.random.RandomState(0)
+    for split, n in (('train', 6), ('val', 4)):
+        caps = np.zeros((2 * n, 6), dtype=np.int32)
+        for i in range(n):
+            caps[2 * i] = [1, 4, 5, 2, 0, 0]
+            caps[2 * i + 1] = [1, 6, 7, 2, 0, 0]
+        data['%s_captions' % split] = caps
+        data['%s_image_idxs' % split] = np.repeat(np.arange(n), 2).astype(np.int32)
+        data['%s_features' % split] = rng.randn(n, 5).astype(np.float32)
+        paths = []
+        for i in range(n):
+            p = tmp_path / ('%s%d.png' % (split, i))
+            matplotlib.image.imsave(p, np.full((8, 8, 3), 30 * i, dtype=np.uint8))
+            paths.append(str(p))
+        data['%s_images' % split] = np.array(paths)
+        data['%s_urls' % split] = np.array(paths)
+    return data
+
+
+@pytest.fixture
+def explorer(tmp_path):
+    data = tiny_data(tmp_path)
+    np.random.seed(0)
+    model = CaptioningRNN(data['word_to_idx'], input_dim=5, wordvec_dim=4, hidden_dim=6, cell_type='lstm')
+    model.params['W_vocab'] *= 20  # confident, state-dependent choices
+    return CaptionExplorer(model, data, split='val', max_length=8)
+
+
+def test_logic_without_widgets(explorer):
+    html = explorer.render()
+    assert explorer.error == ''
+    assert explorer.tokens and all(0 <= p <= 1 for _, p in explorer.tokens)
+    assert explorer.caption == ' '.join(w for w, _ in explorer.tokens if w not in ('<END>',))
+    assert 'red circle' in html and 'blue square' in html  # the ground truth is listed
+    assert explorer.ground_truth() == ['red circle', 'blue square']
+
+
+def test_widget_controls_change_state(explorer):
+    root = explorer.widget()
+    ui = explorer._ui
+    first_png = ui['image'].value
+    assert ui['panel'].value and 'Model (greedy)' in ui['panel'].value
+    ui['index'].value = 3
+    assert explorer.index == 3 and ui['image'].value != first_png
+    ui['strategy'].value = 'beam'
+    assert 'beam width 3' in ui['panel'].value and not ui['beam_width'].disabled
+    ui['beam_width'].value = 1
+    beam1 = explorer.caption
+    ui['strategy'].value = 'greedy'
+    assert explorer.caption == beam1  # beam width 1 is greedy
+    ui['strategy'].value = 'temperature'
+    assert 'temperature 1.00, seed 0' in ui['panel'].value
+    ui['resample'].click()
+    assert explorer.seed == 1 and 'seed 1' in ui['panel'].value
+    ui['split'].value = 'train'
+    assert ui['index'].max == 5
+    ui['random'].click()
+    assert ui['index'].value == explorer.index
+    assert root is explorer.widget()
+
+
+def test_errors_show_in_the_widget(explorer):
+    explorer.widget()
+    explorer.model.params['W_proj'] = np.zeros((7, 6), dtype=np.float32)  # breaks the model
+    explorer._ui['index'].value = 1
+    assert 'Error:' in explorer._ui['panel'].value and 'features must have shape' in explorer.error
+
+
+def test_missing_image_shows_placeholder(explorer, tmp_path):
+    explorer.data['val_images'][2] = str(tmp_path / 'gone.png')
+    explorer.data['val_urls'][2] = str(tmp_path / 'gone.png')
+    explorer.widget()
+    explorer._ui['index'].value = 2
+    assert 'could not be loaded' in explorer._ui['note'].value
+    assert explorer._ui['image'].value  # the placeholder
