@@ -158,7 +158,7 @@ class CaptionExplorer:
         ui['beam_width'] = w.IntSlider(value=self.beam_width, min=1, max=10, description='Beam width',
                                        continuous_update=False)
         ui['resample'] = w.Button(description='Sample again')
-        ui['image'] = w.Image(format='png', layout=w.Layout(max_width='320px'))
+        ui['image'] = w.Image(format='png', layout=w.Layout(width='224px', object_fit='contain'))
         ui['note'] = w.HTML()
         ui['panel'] = w.HTML()
         ui['root'] = w.VBox([

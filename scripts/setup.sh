@@ -44,6 +44,20 @@ if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
     fi
 fi
 
+# The browser test of the caption explorer drives the system's Chromium. Install
+# it when this runs as root with apt-get (CI does); otherwise that test is
+# skipped with a note.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing Chromium for the browser test (apt-get, about a minute)"
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; then
+            echo "setup: could not install Chromium; the browser test will be skipped"
+        fi
+    else
+        echo "setup: no Chromium (apt-get install chromium); the browser test will be skipped"
+    fi
+fi
+
 # The kernel the notebooks run in.
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null 2>&1 || true
 

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / 'notebooks' / 'src'
 OUT = ROOT / 'notebooks'
 NOTEBOOKS = {'rnn_captioning.py': 'RNN_Captioning.ipynb',
-             'lstm_captioning.py': 'LSTM_Captioning.ipynb'}
+             'lstm_captioning.py': 'LSTM_Captioning.ipynb',
+             'caption_explorer.py': 'Caption_Explorer.ipynb'}
 HEADER = re.compile(r'^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$')
 
 

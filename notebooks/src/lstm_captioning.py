@@ -414,3 +414,13 @@ plt.ylabel('Training loss')
 plt.legend()
 plt.title('RNN and LSTM on the same data')
 plt.show()
+
+# %% [markdown]
+# ## Explore the model
+#
+# The LSTM just trained, in the caption explorer: pick an image and a sampling
+# strategy, and see the caption with the probability of each word.
+
+# %% tags=["nbval-ignore-output"]
+from cs231n.widgets import CaptionExplorer
+CaptionExplorer(model, data, split='val').show()

@@ -667,3 +667,14 @@ for ax, i, caption in zip(axes.ravel(), pick, samples):
     ax.set_title(caption.replace('<END>', '').strip(), fontsize=10)
     ax.axis('off')
 plt.show()
+
+# %% [markdown]
+# ## Explore the model
+#
+# Pick an image and a sampling strategy, and see the caption with the
+# probability of each word (green: likely, red: unlikely). Try a beam width of
+# 3 or 5, and temperatures below and above 1.
+
+# %% tags=["nbval-ignore-output"]
+from cs231n.widgets import CaptionExplorer
+CaptionExplorer(rnn_model, data, split='val').show()
