@@ -8,6 +8,19 @@ from random import randrange
 import numpy as np
 
 
+def _centred(f, x, ix, h):
+    """(f(x + h e_ix), f(x - h e_ix)), with x[ix] put back afterwards."""
+    old = x[ix]
+    try:
+        x[ix] = old + h
+        fxph = f(x)
+        x[ix] = old - h
+        fxmh = f(x)
+    finally:
+        x[ix] = old
+    return fxph, fxmh
+
+
 def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     """Numerical gradient of a scalar function f at x.
 
@@ -22,14 +35,7 @@ def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     """
     grad = np.zeros_like(x)
     for ix in np.ndindex(*x.shape):
-        old = x[ix]
-        try:
-            x[ix] = old + h
-            fxph = f(x)
-            x[ix] = old - h
-            fxmh = f(x)
-        finally:
-            x[ix] = old
+        fxph, fxmh = _centred(f, x, ix, h)
         grad[ix] = (fxph - fxmh) / (2 * h)
         if verbose:
             print(ix, grad[ix])
@@ -51,14 +57,7 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     """
     grad = np.zeros_like(x)
     for ix in np.ndindex(*x.shape):
-        old = x[ix]
-        try:
-            x[ix] = old + h
-            pos = np.array(f(x), copy=True)
-            x[ix] = old - h
-            neg = np.array(f(x), copy=True)
-        finally:
-            x[ix] = old
+        pos, neg = _centred(lambda v: np.array(f(v), copy=True), x, ix, h)
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
     return grad
 
@@ -73,14 +72,7 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5):
     errors = []
     for _ in range(num_checks):
         ix = tuple(randrange(m) for m in x.shape)
-        old = x[ix]
-        try:
-            x[ix] = old + h
-            fxph = f(x)
-            x[ix] = old - h
-            fxmh = f(x)
-        finally:
-            x[ix] = old
+        fxph, fxmh = _centred(f, x, ix, h)
         num = (fxph - fxmh) / (2 * h)
         ana = analytic_grad[ix]
         denom = abs(num) + abs(ana)

@@ -54,3 +54,26 @@ def test_update_rules_keep_float32():
         next_w, cfg = rule(w.copy(), dw, None)
         next_w, cfg = rule(next_w, dw, cfg)
         assert next_w.dtype == np.float32, rule.__name__
+
+
+def test_gradient_check_restores_x_and_is_centred():
+    from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
+                                       grad_check_sparse)
+    x = np.array([[0.3, -1.2], [2.0, 0.7]])
+    before = x.copy()
+    g = eval_numerical_gradient(lambda v: np.sum(v ** 3), x, verbose=False)
+    assert np.array_equal(x, before)
+    assert np.allclose(g, 3 * x ** 2, rtol=1e-8)          # centred: error O(h^2)
+    df = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    ga = eval_numerical_gradient_array(lambda v: np.sin(v), x, df)
+    assert np.array_equal(x, before) and np.allclose(ga, np.cos(x) * df, rtol=1e-8)
+    errs = grad_check_sparse(lambda v: np.sum(v ** 3), x, 3 * x ** 2, num_checks=5)
+    assert np.array_equal(x, before) and max(errs) < 1e-8
+
+    def boom(v):
+        raise RuntimeError('f failed')
+    try:
+        eval_numerical_gradient(boom, x, verbose=False)
+    except RuntimeError:
+        pass
+    assert np.array_equal(x, before)                       # restored even when f raises
