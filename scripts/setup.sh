@@ -39,9 +39,14 @@ fi
 # is already on this machine (never a multi-GB download). Without it, the
 # torch comparison tests are skipped.
 if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
-    if "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-index "torch==2.13.0" >/dev/null 2>&1; then
+    # the wheel itself only from disk (--no-index); its small dependencies from the index
+    if "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
+            "torch==2.13.0" >/dev/null 2>&1 &&
+       "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "torch==2.13.0" 2>&1 |
+            { grep -v '^WARNING: Location .* is ignored' || true; }; then
         echo "setup: installed PyTorch from a local wheel (reference tests enabled)"
     else
+        "$VENV/bin/python" -m pip uninstall --quiet --yes torch >/dev/null 2>&1 || true
         echo "setup: no local PyTorch wheel; the PyTorch reference tests will be skipped"
     fi
 fi
