@@ -34,7 +34,7 @@ if _solvers and 'data' in globals():
     _name, _s = max(_solvers, key=lambda kv: kv[1].data['train_captions'].shape[0])
     _rows = _np.arange(3)
     _caps = _s.model.sample(data['val_features'][_rows])
-    _out['samples'] = ['%s: %s' % (_name.replace('_solver', ''), c.replace('<END>', '').strip())
+    _out['samples'] = ['%s: %s' % (_s.model.cell_type.upper(), c.replace('<END>', '').strip())
                        for c in decode_captions(_caps, data['idx_to_word'])]
 print('SUMMARY ' + _json.dumps(_out))
 '''
@@ -68,7 +68,8 @@ def run_notebook(path, out_dir, timeout):
     nbformat.write(nb, out_dir / path.name)
     text = '\n'.join(stream_text(c) for c in nb.cells if c.cell_type == 'code')
     return {'name': path.name, 'seconds': time.time() - t0, 'error': error,
-            'passed': re.findall(r'^PASS (.*?):', text, re.M),
+            'passed': re.findall(r'^PASS (.*?)(?::|$)', text, re.M),
+            'bleu': re.findall(r'^validation (BLEU-1 .*)$', text, re.M),
             'notes': re.findall(r'^NOTE: (.*)$', text, re.M),
             'losses': summary.get('losses', {}), 'samples': summary.get('samples', []),
             'dataset': next(iter(re.findall(r'^Loading .*$', text, re.M)), '')}
@@ -109,6 +110,8 @@ def main(argv=None):
             print('  FAILED:', r['error'])
         for name, loss in r['losses'].items():
             print('  final training loss of %s: %.3f' % (name, loss))
+        for b in r['bleu']:
+            print('  validation', b)
         for s in r['samples']:
             print('  sampled (val):', s)
     print('\nExecuted copies: %s' % args.out)
