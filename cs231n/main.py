@@ -60,7 +60,8 @@ def run_notebook(path, out_dir, timeout):
     try:
         client.execute()
     except CellExecutionError as e:
-        lines = [l for l in str(e).splitlines() if l.strip()]
+        plain = re.sub(r'\x1b\[[0-9;]*m', '', str(e))  # the traceback comes with colours
+        lines = [l for l in plain.splitlines() if l.strip()]
         error = next((l for l in reversed(lines) if re.match(r'^\w*(Error|Exception)\b', l)), lines[-1])
     m = re.search(r'^SUMMARY (.*)$', stream_text(nb.cells.pop()), re.M)  # not part of the notebook
     summary = json.loads(m.group(1)) if m else {}
