@@ -122,3 +122,33 @@ def test_h5_without_dataset(copy_of_mini):
         del f['val_image_idxs']
     with pytest.raises(DatasetError, match=r'coco2014_captions.h5 has no dataset val_image_idxs'):
         load_coco_data(copy_of_mini)
+
+
+def test_default_dataset_choice(coco_mini, tmp_path, monkeypatch, capsys):
+    """No base_dir: $CS231N_COCO_DIR, else complete official data, else the
+    offline set, else an error naming both commands; one line says which."""
+    from cs231n import coco_utils
+    official, offline = tmp_path / 'coco_captioning', tmp_path / 'offline_captioning'
+    monkeypatch.setattr(coco_utils, 'BASE_DIR', official)
+    monkeypatch.setattr(coco_utils, 'OFFLINE_DIR', offline)
+    monkeypatch.delenv('CS231N_COCO_DIR', raising=False)
+    with pytest.raises(FileNotFoundError, match=r'bash get_datasets.sh --offline.*bash get_datasets.sh'):
+        coco_utils.default_base_dir()
+    shutil.copytree(coco_mini, offline, ignore=shutil.ignore_patterns('images'))
+    assert coco_utils.default_base_dir() == offline
+    assert 'offline set' in capsys.readouterr().out
+    official.mkdir()                                   # incomplete: still the offline set
+    (official / 'coco2014_captions.h5').write_bytes(b'')
+    assert coco_utils.default_base_dir() == offline
+    capsys.readouterr()
+    shutil.rmtree(official)
+    shutil.copytree(coco_mini, official, ignore=shutil.ignore_patterns('images'))
+    assert coco_utils.default_base_dir() == official
+    out = capsys.readouterr().out
+    assert out.count('\n') == 1 and 'Loading COCO' in out and 'get_datasets.sh --offline' in out
+    monkeypatch.setenv('CS231N_COCO_DIR', str(coco_mini))
+    assert coco_utils.default_base_dir() == coco_mini
+    # an incomplete offline set names the command that builds it
+    (offline / 'val2014_urls.txt').unlink()
+    with pytest.raises(FileNotFoundError, match=r'missing val2014_urls.txt.*bash get_datasets.sh --offline'):
+        coco_utils.load_coco_data(offline)
