@@ -228,7 +228,8 @@ def step_gemms(cell, M):
 
 
 class GemmReplay:
-    """Calls np.matmul on preallocated operands and outputs, in step order."""
+    """Calls np.matmul on preallocated operands and outputs, in the order of the
+    step (the T calls of a per-step product reuse one pair of operands)."""
 
     def __init__(self, gemms, dtype, seed=0):
         rng = np.random.default_rng(seed)
@@ -397,7 +398,8 @@ def main(argv=None):
     else:
         print('torch not importable: no torch column')
     print('N=%d T=%d D=%d W=%d H=%d V=%d; median of %d timed calls of each, in turns of %d '
-          'after a %.1f s pause and an untimed call' % (N, T, D, W, H, V, repeats, args.block, args.pause))
+          'after a %.1f s pause and an untimed call' % (N, T, D, W, H, V, repeats,
+                                                          min(args.block, repeats), args.pause))
     print('load average at start: %s' % load_average())
 
     rows = []
