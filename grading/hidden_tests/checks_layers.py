@@ -38,31 +38,49 @@ def rnn_step_backward_cases(ctx):
             close('rnn_step_backward ' + name, g, w, 1e-9, _where(seed, 'NDH', (N, D, H)))
 
 
-def rnn_forward_cases(ctx):
+def _sequence_inputs(seed, N, T, D, H, gates, with_dh=False):
+    G = gates * H
+    shapes = [(N, T, D), (N, H), (D, G), (H, G), (G,)] + ([(N, T, H)] if with_dh else [])
+    return rng_arrays(seed, *shapes, scale=0.7)
+
+
+def _sequence_forward(ctx, cell, gates):
+    """Student's <cell>_forward against the reference on SEQ_CASES."""
+    name = cell + '_forward'
     for seed, (N, T, D, H) in SEQ_CASES:
-        x, h0, Wx, Wh, b = rng_arrays(seed, (N, T, D), (N, H), (D, H), (H, H), (H,), scale=0.7)
-        got = call(ctx.layers.rnn_forward, 'rnn_forward', ('h', 'cache'), x, h0, Wx, Wh, b)
-        want = ctx.ref.rnn_forward(x, h0, Wx, Wh, b)
-        close('rnn_forward h', got[0], want[0], 1e-9, _where(seed, 'NTDH', (N, T, D, H)))
+        args = _sequence_inputs(seed, N, T, D, H, gates)
+        got = call(getattr(ctx.layers, name), name, ('h', 'cache'), *args)
+        want = getattr(ctx.ref, name)(*args)
+        close(name + ' h', got[0], want[0], 1e-9, _where(seed, 'NTDH', (N, T, D, H)))
+
+
+def _sequence_backward(ctx, cell, gates):
+    """Student's <cell>_backward (on the student's own cache) against the
+    reference, then a numerical gradient check."""
+    fwd, bwd = cell + '_forward', cell + '_backward'
+    for seed, (N, T, D, H) in SEQ_CASES:
+        *args, dh = _sequence_inputs(seed, N, T, D, H, gates, with_dh=True)
+        _, cache = call(getattr(ctx.layers, fwd), fwd, ('h', 'cache'), *args)
+        got = call(getattr(ctx.layers, bwd), bwd, SEQ_GRADS, dh, cache)
+        want = getattr(ctx.ref, bwd)(dh, getattr(ctx.ref, fwd)(*args)[1])
+        for name, g, w in zip(SEQ_GRADS, got, want):
+            close(bwd + ' ' + name, g, w, 1e-8, _where(seed, 'NTDH', (N, T, D, H)))
+    _numeric_sequence(ctx, cell, gates)
+
+
+def rnn_forward_cases(ctx):
+    _sequence_forward(ctx, 'rnn', 1)
 
 
 def rnn_backward_cases(ctx):
-    for seed, (N, T, D, H) in SEQ_CASES:
-        x, h0, Wx, Wh, b, dh = rng_arrays(seed, (N, T, D), (N, H), (D, H), (H, H), (H,), (N, T, H), scale=0.7)
-        _, cache = call(ctx.layers.rnn_forward, 'rnn_forward', ('h', 'cache'), x, h0, Wx, Wh, b)
-        got = call(ctx.layers.rnn_backward, 'rnn_backward', SEQ_GRADS, dh, cache)
-        want = ctx.ref.rnn_backward(dh, ctx.ref.rnn_forward(x, h0, Wx, Wh, b)[1])
-        for name, g, w in zip(SEQ_GRADS, got, want):
-            close('rnn_backward ' + name, g, w, 1e-8, _where(seed, 'NTDH', (N, T, D, H)))
-    _numeric_sequence(ctx, 'rnn', 1)
+    _sequence_backward(ctx, 'rnn', 1)
 
 
 def _numeric_sequence(ctx, cell, gates):
     """The student's backward pass against the numerical gradient of the
     student's forward pass, on one more small case."""
     seed, (N, T, D, H) = 29, (2, 4, 3, 3)
-    x, h0, Wx, Wh, b, dh = rng_arrays(seed, (N, T, D), (N, H), (D, gates * H), (H, gates * H), (gates * H,),
-                                      (N, T, H), scale=0.7)
+    x, h0, Wx, Wh, b, dh = _sequence_inputs(seed, N, T, D, H, gates, with_dh=True)
     forward, backward = getattr(ctx.layers, cell + '_forward'), getattr(ctx.layers, cell + '_backward')
     _, cache = call(forward, cell + '_forward', ('h', 'cache'), x, h0, Wx, Wh, b)
     grads = call(backward, cell + '_backward', SEQ_GRADS, dh, cache)
@@ -140,20 +158,8 @@ def lstm_step_backward_cases(ctx):
 
 
 def lstm_forward_cases(ctx):
-    for seed, (N, T, D, H) in SEQ_CASES:
-        x, h0, Wx, Wh, b = rng_arrays(seed, (N, T, D), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,), scale=0.7)
-        got = call(ctx.layers.lstm_forward, 'lstm_forward', ('h', 'cache'), x, h0, Wx, Wh, b)
-        want = ctx.ref.lstm_forward(x, h0, Wx, Wh, b)
-        close('lstm_forward h', got[0], want[0], 1e-9, _where(seed, 'NTDH', (N, T, D, H)))
+    _sequence_forward(ctx, 'lstm', 4)
 
 
 def lstm_backward_cases(ctx):
-    for seed, (N, T, D, H) in SEQ_CASES:
-        x, h0, Wx, Wh, b, dh = rng_arrays(seed, (N, T, D), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,),
-                                          (N, T, H), scale=0.7)
-        _, cache = call(ctx.layers.lstm_forward, 'lstm_forward', ('h', 'cache'), x, h0, Wx, Wh, b)
-        got = call(ctx.layers.lstm_backward, 'lstm_backward', SEQ_GRADS, dh, cache)
-        want = ctx.ref.lstm_backward(dh, ctx.ref.lstm_forward(x, h0, Wx, Wh, b)[1])
-        for name, g, w in zip(SEQ_GRADS, got, want):
-            close('lstm_backward ' + name, g, w, 1e-8, _where(seed, 'NTDH', (N, T, D, H)))
-    _numeric_sequence(ctx, 'lstm', 4)
+    _sequence_backward(ctx, 'lstm', 4)
