@@ -205,31 +205,44 @@ class TorchStep:
 # The step's matrix multiplies alone
 # ----------------------------------------------------------------------------
 
-def step_gemms(cell, M):
+def step_gemms(cell, captions):
     """The matrix multiplies of one CaptioningRNN.loss call, listed by hand from
     cs231n/classifiers/rnn.py and cs231n/rnn_layers.py, as
-    (what, m, k, n, how many, layout): C (m, n) = A (m, k) B (k, n), where
-    layout 'nt' means B is a transposed view and 'tn' that A is.
-    M is the number of unmasked positions."""
+    (what, m, k, n, how many, layout): C (m, n) = A (m, k) B (k, n). The layout
+    has a letter for A, B and C: 't' means a transposed view (C 't': the
+    product is written into the transpose of a C-ordered array), 'n' not.
+
+    The backward passes of the cells skip the captions that have ended: the
+    step t recurrence has one row per caption still running at t, and the
+    weight gradients one row per unmasked position (M in all)."""
     G = 4 * H if cell == 'lstm' else H
-    return [
-        ('h0 = features W_proj', N, D, H, 1, 'nn'),
-        ('input projection, all steps', T * N, W, G, 1, 'nn'),
-        ('recurrence h W_h, per step', N, H, G, T, 'nn'),
-        ('scores at unmasked positions', M, H, V, 1, 'nn'),
-        ('dh = dscores W_vocab^T', M, V, H, 1, 'nt'),
-        ('dW_vocab = h^T dscores', H, M, V, 1, 'tn'),
-        ('dh_prev = da W_h^T, per step', N, G, H, T, 'nt'),
-        ('dx = da W_x^T', T * N, G, W, 1, 'nt'),
-        ('dW_x = x^T da', W, T * N, G, 1, 'tn'),
-        ('dW_h = h^T da', H, T * N, G, 1, 'tn'),
-        ('dW_proj = features^T dh0', D, N, H, 1, 'tn'),
+    mask = captions[:, 1:] != NULL
+    M = int(mask.sum())
+    running = np.sort(mask.sum(axis=1))[::-1]          # caption lengths, longest first
+    widths = [int((running > t).sum()) for t in range(T)]
+    gemms = [
+        ('h0 = features W_proj', N, D, H, 1, 'nnn'),
+        ('input projection, all steps', T * N, W, G, 1, 'nnn'),
+        ('recurrence h W_h, per step', N, H, G, T, 'nnn'),
+        ('scores at unmasked positions', M, H, V, 1, 'nnn'),
+        ('dh = dscores W_vocab^T', M, V, H, 1, 'ntn'),
+        ('dW_vocab = h^T dscores', H, M, V, 1, 'tnn'),
     ]
+    for n in sorted(set(widths) - {0}, reverse=True):
+        gemms.append(('dh_prev = da W_h^T, steps with %d running' % n, n, G, H,
+                      widths.count(n), 'ntt'))
+    gemms += [
+        ('dx = da W_x^T', M, G, W, 1, 'ntn'),
+        ('dW_x = x^T da', W, M, G, 1, 'tnn'),
+        ('dW_h = h^T da', H, M, G, 1, 'tnn'),
+        ('dW_proj = features^T dh0', D, N, H, 1, 'tnn'),
+    ]
+    return gemms
 
 
 class GemmReplay:
     """Calls np.matmul on preallocated operands and outputs, in the order of the
-    step (the T calls of a per-step product reuse one pair of operands)."""
+    step (the calls of a per-step product reuse one set of operands)."""
 
     def __init__(self, gemms, dtype, seed=0):
         rng = np.random.default_rng(seed)
@@ -242,7 +255,8 @@ class GemmReplay:
         self.calls = []
         for _, m, k, n, count, layout in gemms:
             a, b = operand(m, k, layout[0] == 't'), operand(k, n, layout[1] == 't')
-            self.calls += [(a, b, np.empty((m, n), dtype))] * count
+            out = np.empty((n, m), dtype).T if layout[2] == 't' else np.empty((m, n), dtype)
+            self.calls += [(a, b, out)] * count
         self.flops = sum(2 * m * k * n * count for _, m, k, n, count, _ in gemms)
 
     def __call__(self):
@@ -354,7 +368,7 @@ def run_case(cell, dtype, repeats, warmup, block, pause):
         step = TorchStep(model, features, captions)
         notes.append('torch loss differs by %.1e' % (abs(step() - loss) / abs(loss)))
         funcs['torch'] = step
-    gemm = GemmReplay(step_gemms(cell, M), dtype)
+    gemm = GemmReplay(step_gemms(cell, captions), dtype)
     funcs['gemm'] = gemm
     res = interleaved_times(funcs, repeats, warmup, block, pause)
     med, q1, q3 = res['ours'][0] * 1e3

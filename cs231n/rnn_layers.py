@@ -20,6 +20,51 @@ def _dtype(*arrays):
     return np.result_type(*[a.dtype for a in arrays], np.float32)
 
 
+def _live_widths(dh):
+    """Which samples still need work at each step of a backward pass.
+
+    A sample whose upstream gradient is zero at step t and at every later step
+    (a caption that has ended) gets exactly zero gradient at step t. In a
+    minibatch sorted by length, longest first, the samples that remain are a
+    prefix 0..width[t]-1 of the batch; otherwise the prefix may include some
+    zero rows, which is still exact.
+
+    Inputs:
+    - dh: Upstream gradients, of shape (N, T, H)
+
+    Returns a tuple of:
+    - width: Integer array of shape (T,), never increasing with t
+    - off: Integer array of shape (T + 1,): step t is rows off[t]:off[t + 1]
+      of an array holding the rows 0..width[t]-1 of every step, in time order
+    """
+    N, T, _ = dh.shape
+    live = np.any(dh != 0, axis=2)                                    # (N, T)
+    reach = np.logical_or.accumulate(live[:, ::-1], axis=1)[:, ::-1]  # a gradient at t or later
+    width = (reach * np.arange(1, N + 1)[:, None]).max(axis=0, initial=0)  # (T,)
+    return width, np.concatenate(([0], np.cumsum(width)))
+
+
+def _rows_of_steps(a, width):
+    """The rows 0..width[t]-1 of every step t of a (T, N, K) array, as (M, K)."""
+    T, N, K = a.shape
+    if (width == N).all():
+        return a.reshape(T * N, K)
+    return np.concatenate([a[t, :width[t]] for t in range(T)])
+
+
+def _steps_of_rows(rows, width, N):
+    """The inverse of _rows_of_steps: (M, K) rows back to (T, N, K), zeros elsewhere."""
+    T, K = len(width), rows.shape[1]
+    if (width == N).all():
+        return rows.reshape(T, N, K)
+    out = np.zeros((T, N, K), dtype=rows.dtype)
+    start = 0
+    for t in range(T):
+        out[t, :width[t]] = rows[start:start + width[t]]
+        start += width[t]
+    return out
+
+
 # ----------------------------------------------------------------------------
 # Vanilla RNN
 # ----------------------------------------------------------------------------
@@ -127,24 +172,29 @@ def rnn_backward(dh, cache):
     T, N, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     D = xt.shape[1]
     dt = hs.dtype
-    dhT = dh.transpose(1, 0, 2)                # (T, N, H) view: dh is only read
-    dA = np.empty((T, N, H), dtype=dt)         # gradients of the pre-activations
-    dprev_h = np.zeros((N, H), dtype=dt)
+    # Captions that have ended get zero gradient: at step t only the samples
+    # 0..width[t]-1 need work (all of them if the batch is not sorted by length).
+    width, off = _live_widths(dh)
+    dA = np.empty((off[-1], H), dtype=dt)      # gradients of the pre-activations, those rows only
+    dprev_hT = np.zeros((H, N), dtype=dt)      # dprev_h, transposed: the product is faster so
     dtanh = np.empty((N, H), dtype=dt)
     WhT = Wh.T
     for t in range(T - 1, -1, -1):
-        da = dA[t]
-        np.add(dhT[t], dprev_h, out=da)        # from the loss and from step t + 1
-        np.multiply(hs[t + 1], hs[t + 1], out=dtanh)
-        np.subtract(1, dtanh, out=dtanh)       # tanh'(a) = 1 - tanh(a)^2
-        da *= dtanh                            # gradient of the pre-activation at step t
-        np.matmul(da, WhT, out=dprev_h)        # (N, H)
-    dA2 = dA.reshape(T * N, H)
-    dx = (dA2 @ Wx.T.astype(dA.dtype, copy=False)).reshape(T, N, D).transpose(1, 0, 2)
-    dWx = xt.T @ dA2                             # (D, H)
-    dWh = hs[:-1].reshape(T * N, H).T @ dA2      # (H, H)
-    db = dA2.sum(axis=0)                         # (H,)
-    dh0 = dprev_h
+        n = width[t]
+        if n == 0:
+            continue
+        da = dA[off[t]:off[t + 1]]                 # (n, H)
+        np.add(dh[:n, t], dprev_hT[:, :n].T, out=da)  # from the loss and from step t + 1
+        d = dtanh[:n]
+        np.multiply(hs[t + 1, :n], hs[t + 1, :n], out=d)
+        np.subtract(1, d, out=d)                   # tanh'(a) = 1 - tanh(a)^2
+        da *= d                                    # gradient of the pre-activation at step t
+        np.matmul(da, WhT, out=dprev_hT[:, :n].T)  # (n, H)
+    dx = _steps_of_rows(dA @ Wx.T.astype(dt, copy=False), width, N).transpose(1, 0, 2)  # (N, T, D)
+    dWx = _rows_of_steps(xt.reshape(T, N, D), width).T @ dA   # (D, H)
+    dWh = _rows_of_steps(hs[:-1], width).T @ dA               # (H, H)
+    db = dA.sum(axis=0)                                       # (H,)
+    dh0 = np.ascontiguousarray(dprev_hT.T)
     ### END SOLUTION
     return dx, dh0, dWx, dWh, db
 
@@ -373,20 +423,29 @@ def lstm_backward(dh, cache):
     T, N, H = tcs.shape
     D = xt.shape[1]
     dt = hs.dtype
-    dhT = dh.transpose(1, 0, 2)                  # (T, N, H) view: dh is only read
-    dA = np.empty((T, N, 4 * H), dtype=dt)       # gradients of the activations a
-    dgt = np.empty((4, N, H), dtype=dt)          # the same for one step, gate-major
-    dnext_h = np.empty((N, H), dtype=dt)
-    dprev_h = np.zeros((N, H), dtype=dt)
-    dc = np.zeros((N, H), dtype=dt)
-    tmp = np.empty((N, H), dtype=dt)
-    tmp3 = np.empty((3, N, H), dtype=dt)
+    # Captions that have ended get zero gradient: at step t only the samples
+    # 0..width[t]-1 need work (all of them if the batch is not sorted by length).
+    width, off = _live_widths(dh)
+    dA = np.empty((off[-1], 4 * H), dtype=dt)    # gradients of the activations a, those rows only
+    dprev_hT = np.zeros((H, N), dtype=dt)        # dprev_h, transposed: the product is faster so
+    dc_ = np.zeros((N, H), dtype=dt)             # gradient of the cell state
+    dnext_ = np.empty((N, H), dtype=dt)
+    tmp_ = np.empty((N, H), dtype=dt)
+    dg_ = np.empty((4, N, H), dtype=dt)          # gate gradients of one step, gate-major
+    tmp3_ = np.empty((3, N, H), dtype=dt)
     WhT = Wh.T
     for t in range(T - 1, -1, -1):
-        gi, gf, go, gg = gates[t]                          # (4, N, H): see lstm_forward
+        n = width[t]
+        if n == 0:
+            continue
+        # the first n rows of every buffer: contiguous blocks
+        gt = gates[t][:, :n]                               # (4, n, H): see lstm_forward
+        gi, gf, go, gg = gt
+        dgt = dg_[:, :n]
         di, df, do, dg = dgt
-        np.add(dhT[t], dprev_h, out=dnext_h)               # from the loss and from step t + 1
-        tc = tcs[t]
+        dnext_h, tmp, dc, tmp3 = dnext_[:n], tmp_[:n], dc_[:n], tmp3_[:, :n]
+        np.add(dh[:n, t], dprev_hT[:, :n].T, out=dnext_h)  # from the loss and from step t + 1
+        tc = tcs[t, :n]
         np.multiply(dnext_h, tc, out=do)                   # do = dh * tanh(c)
         np.multiply(tc, tc, out=tmp)
         np.subtract(1, tmp, out=tmp)
@@ -394,25 +453,25 @@ def lstm_backward(dh, cache):
         tmp *= dnext_h
         dc += tmp                                          # dc += dh * o * (1 - tanh(c)^2)
         np.multiply(dc, gg, out=di)                        # di = dc * g
-        np.multiply(dc, cs[t], out=df)                     # df = dc * prev_c
+        np.multiply(dc, cs[t, :n], out=df)                 # df = dc * prev_c
         np.multiply(dc, gi, out=dg)                        # dg = dc * i
         dc *= gf                                           # dprev_c
         # through the nonlinearities: s' = s (1 - s) for i, f, o and t' = 1 - t^2 for g
-        s = gates[t][:3]
+        s = gt[:3]
         np.subtract(1, s, out=tmp3)
         tmp3 *= s
         dgt[:3] *= tmp3
         np.multiply(gg, gg, out=tmp)
         np.subtract(1, tmp, out=tmp)
         dg *= tmp
-        np.copyto(dA[t].reshape(N, 4, H).transpose(1, 0, 2), dgt)  # back to (N, 4H)
-        np.matmul(dA[t], WhT, out=dprev_h)                 # (N, H)
-    dA2 = dA.reshape(T * N, 4 * H)
-    dx = (dA2 @ Wx.T.astype(dt, copy=False)).reshape(T, N, D).transpose(1, 0, 2)
-    dWx = xt.T @ dA2                              # (D, 4H)
-    dWh = hs[:-1].reshape(T * N, H).T @ dA2       # (H, 4H)
-    db = dA2.sum(axis=0)                          # (4H,)
-    dh0 = dprev_h
+        da = dA[off[t]:off[t + 1]]                         # (n, 4H)
+        np.copyto(da.reshape(n, 4, H).transpose(1, 0, 2), dgt)
+        np.matmul(da, WhT, out=dprev_hT[:, :n].T)          # (n, H)
+    dx = _steps_of_rows(dA @ Wx.T.astype(dt, copy=False), width, N).transpose(1, 0, 2)  # (N, T, D)
+    dWx = _rows_of_steps(xt.reshape(T, N, D), width).T @ dA   # (D, 4H)
+    dWh = _rows_of_steps(hs[:-1], width).T @ dA               # (H, 4H)
+    db = dA.sum(axis=0)                                       # (4H,)
+    dh0 = np.ascontiguousarray(dprev_hT.T)
     ### END SOLUTION
     return dx, dh0, dWx, dWh, db
 

@@ -333,3 +333,54 @@ def test_lstm_forward_matches_step_by_step():
         grads = [g + d for g, d in zip(grads, dw)]
     for a, b_ in zip(grads + [dprev_h], [dWx, dWh, db, dh0]):
         assert rel_error(a, b_) < 1e-9
+
+
+# --------------------------------------- sequences whose captions have ended
+def step_by_step_backward(cell, x, h0, Wx, Wh, b, dh):
+    """Gradients of sum(h * dh) from the plain step functions: the reference."""
+    N, T, _ = x.shape
+    H = h0.shape[1]
+    prev_h, prev_c, caches = h0, np.zeros((N, H)), []
+    for t in range(T):
+        if cell == 'rnn':
+            prev_h, c = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)
+        else:
+            prev_h, prev_c, c = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
+        caches.append(c)
+    dx, grads = np.zeros_like(x), [np.zeros_like(a) for a in (Wx, Wh, b)]
+    dprev_h, dprev_c = np.zeros((N, H)), np.zeros((N, H))
+    for t in reversed(range(T)):
+        if cell == 'rnn':
+            dx[:, t], dprev_h, *dw = rnn_step_backward(dh[:, t] + dprev_h, caches[t])
+        else:
+            dx[:, t], dprev_h, dprev_c, *dw = lstm_step_backward(dh[:, t] + dprev_h, dprev_c, caches[t])
+        grads = [g + d for g, d in zip(grads, dw)]
+    return [dx, dprev_h] + grads
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'lstm'])
+@pytest.mark.parametrize('pattern', ['sorted', 'unsorted', 'holes', 'all ended', 'one sample'])
+def test_sequence_backward_with_ended_captions(cell, pattern):
+    """Upstream gradients that are zero after a caption's end (as the masked
+    loss gives) let the backward pass skip those samples; the gradients must
+    still be those of the plain step-by-step computation."""
+    rng = np.random.default_rng(len(pattern) + len(cell))
+    N, T, D, H = (1, 5, 3, 4) if pattern == 'one sample' else (6, 7, 3, 4)
+    m = 4 if cell == 'lstm' else 1
+    x, h0, Wx, Wh, b = (rng.standard_normal(s) for s in
+                        [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
+    lengths = {'sorted': [7, 7, 5, 3, 3, 1], 'unsorted': [2, 7, 0, 5, 1, 3],
+               'holes': [6, 4, 7, 2, 2, 5], 'all ended': [0] * 6, 'one sample': [3]}[pattern]
+    dh = rng.standard_normal((N, T, H)) * (np.arange(T) < np.array(lengths)[:, None])[:, :, None]
+    if pattern == 'holes':
+        dh[0, 2] = 0       # a zero step inside a caption
+        dh[2, 3, 1:] = 0   # a partly zero row
+    fwd, bwd = (rnn_forward, rnn_backward) if cell == 'rnn' else (lstm_forward, lstm_backward)
+    _, cache = fwd(x, h0, Wx, Wh, b)
+    got = bwd(dh, cache)
+    want = step_by_step_backward(cell, x, h0, Wx, Wh, b, dh)
+    for name, g, w in zip(['dx', 'dh0', 'dWx', 'dWh', 'db'], got, want):
+        assert g.shape == w.shape, name
+        assert np.abs(g - w).max() <= 1e-12 * max(np.abs(w).max(), 1.0), name
+    if pattern == 'all ended':
+        assert all(not g.any() for g in got)
