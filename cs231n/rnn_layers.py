@@ -44,12 +44,19 @@ def _live_widths(dh):
     return width, np.concatenate(([0], np.cumsum(width)))
 
 
-def _rows_of_steps(a, width):
-    """The rows 0..width[t]-1 of every step t of a (T, N, K) array, as (M, K)."""
-    T, N, K = a.shape
-    if (width == N).all():
-        return a.reshape(T * N, K)
-    return np.concatenate([a[t, :width[t]] for t in range(T)])
+def _rows_of_steps(arrays, width):
+    """The rows 0..width[t]-1 of every step t of (T, N, K_i) arrays, side by
+    side: one (M, sum of K_i) array, M = width.sum()."""
+    T, N = arrays[0].shape[:2]
+    out = np.empty((int(width.sum()), sum(a.shape[2] for a in arrays)), dtype=arrays[0].dtype)
+    start = 0
+    for t in range(T):
+        col = 0
+        for a in arrays:
+            out[start:start + width[t], col:col + a.shape[2]] = a[t, :width[t]]
+            col += a.shape[2]
+        start += width[t]
+    return out
 
 
 def _steps_of_rows(rows, width, N):
@@ -191,8 +198,9 @@ def rnn_backward(dh, cache):
         da *= d                                    # gradient of the pre-activation at step t
         np.matmul(da, WhT, out=dprev_hT[:, :n].T)  # (n, H)
     dx = _steps_of_rows(dA @ Wx.T.astype(dt, copy=False), width, N).transpose(1, 0, 2)  # (N, T, D)
-    dWx = _rows_of_steps(xt.reshape(T, N, D), width).T @ dA   # (D, H)
-    dWh = _rows_of_steps(hs[:-1], width).T @ dA               # (H, H)
+    # dWx and dWh in one product: [x, prev_h] (M, D + H) against dA
+    dW = _rows_of_steps([xt.reshape(T, N, D), hs[:-1]], width).T @ dA  # (D + H, H)
+    dWx, dWh = dW[:D], dW[D:]
     db = dA.sum(axis=0)                                       # (H,)
     dh0 = np.ascontiguousarray(dprev_hT.T)
     ### END SOLUTION
@@ -264,14 +272,22 @@ def sigmoid(x):
 
 
 def _sigmoid_inplace(a):
-    """sigmoid(a) = 1 / (1 + exp(-a)) written into a, without temporaries.
+    """sigmoid(a) written into a, without temporaries.
 
-    For a below about -88 (float32) or -709 (float64), exp(-a) overflows to
-    inf and 1 / (1 + inf) is exactly 0, the right limit: the overflow is
-    harmless, so its warning is silenced. (This is faster than `sigmoid`, and
-    than 0.5 * (1 + tanh(a / 2)), which also loses the relative precision of
-    small results.)
+    float32: 0.5 + 0.5 tanh(a / 2), four passes of numpy's fast float32 tanh;
+    the result is exact to float32 rounding of values near 1 (absolute error
+    about 6e-8), but sigmoids below about 1e-7 lose their relative precision.
+    Other dtypes: 1 / (1 + exp(-a)), precise for tiny results too; where
+    exp(-a) overflows to inf (a below about -709 in float64) 1 / (1 + inf) is
+    exactly 0, the right limit, so that warning is silenced. In float64 this
+    is also the faster of the two.
     """
+    if a.dtype == np.float32:
+        a *= 0.5
+        np.tanh(a, out=a)
+        a *= 0.5
+        a += 0.5
+        return a
     with np.errstate(over='ignore'):
         np.negative(a, out=a)
         np.exp(a, out=a)
@@ -369,26 +385,24 @@ def lstm_forward(x, h0, Wx, Wh, b):
     dt = _dtype(x, h0, Wx, Wh, b)
     Wh_ = Wh.astype(dt, copy=False)
     xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt).reshape(T * N, D)
-    buf = xt @ Wx.astype(dt, copy=False)         # (T*N, 4H): input projection of all steps
-    buf += b
-    # One buffer, two views: step t first reads its activations a (N, 4H) from
-    # pre[t], then stores its gates over them, gate-major, in gates[t]
-    # (4, N, H): i, f, o, g as contiguous blocks, on which elementwise work is
-    # several times faster than on column slices of a.
-    pre = buf.reshape(T, N, 4 * H)
-    gates = buf.reshape(T, 4, N, H)
+    pre = (xt @ Wx.astype(dt, copy=False)).reshape(T, N, 4 * H)  # input projection of all steps
+    b4 = b.astype(dt, copy=False).reshape(4, 1, H)
+    # The gates of every step, gate-major: i, f, o, g as contiguous (N, H)
+    # blocks, on which elementwise work is several times faster than on
+    # column slices of the (N, 4H) activations.
+    gates = np.empty((T, 4, N, H), dtype=dt)
     hs = np.empty((T + 1, N, H), dtype=dt)       # hs[t + 1] = h after step t
     cs = np.empty((T + 1, N, H), dtype=dt)       # cs[t + 1] = c after step t
     cs[0] = 0                                    # c0 = 0
     tcs = np.empty((T, N, H), dtype=dt)          # tanh(c) of every step
     hs[0] = h0
     rec = np.empty((N, 4 * H), dtype=dt)         # the recurrent term of one step
-    gt = np.empty((4, N, H), dtype=dt)           # the gates of one step
     ig = np.empty((N, H), dtype=dt)
     for t in range(T):
         a = pre[t]
         a += np.matmul(hs[t], Wh_, out=rec)      # (N, 4H)
-        np.copyto(gt, a.reshape(N, 4, H).transpose(1, 0, 2))  # to (4, N, H)
+        gt = gates[t]
+        np.add(a.reshape(N, 4, H).transpose(1, 0, 2), b4, out=gt)  # + b, to (4, N, H)
         i, f, o, g = gt
         _sigmoid_inplace(gt[:3])                 # i, f, o in one go
         np.tanh(g, out=g)
@@ -397,7 +411,6 @@ def lstm_forward(x, h0, Wx, Wh, b):
         c += np.multiply(i, g, out=ig)           # c = f * prev_c + i * g
         np.tanh(c, out=tcs[t])
         np.multiply(o, tcs[t], out=hs[t + 1])    # h = o * tanh(c)
-        gates[t] = gt                            # kept for the backward pass
     h = hs[1:].transpose(1, 0, 2)                # (N, T, H) view
     cache = (xt, Wx, Wh_, hs, cs, tcs, gates)
     ### END SOLUTION
@@ -468,8 +481,9 @@ def lstm_backward(dh, cache):
         np.copyto(da.reshape(n, 4, H).transpose(1, 0, 2), dgt)
         np.matmul(da, WhT, out=dprev_hT[:, :n].T)          # (n, H)
     dx = _steps_of_rows(dA @ Wx.T.astype(dt, copy=False), width, N).transpose(1, 0, 2)  # (N, T, D)
-    dWx = _rows_of_steps(xt.reshape(T, N, D), width).T @ dA   # (D, 4H)
-    dWh = _rows_of_steps(hs[:-1], width).T @ dA               # (H, 4H)
+    # dWx and dWh in one product: [x, prev_h] (M, D + H) against dA
+    dW = _rows_of_steps([xt.reshape(T, N, D), hs[:-1]], width).T @ dA  # (D + H, 4H)
+    dWx, dWh = dW[:D], dW[D:]
     db = dA.sum(axis=0)                                       # (4H,)
     dh0 = np.ascontiguousarray(dprev_hT.T)
     ### END SOLUTION
