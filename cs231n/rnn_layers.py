@@ -186,10 +186,8 @@ def rnn_backward(dh, cache):
     dprev_hT = np.zeros((H, N), dtype=dt)      # dprev_h, transposed: the product is faster so
     dtanh = np.empty((N, H), dtype=dt)
     WhT = Wh.T
-    for t in range(T - 1, -1, -1):
+    for t in range(np.count_nonzero(width) - 1, -1, -1):  # the steps after all captions end: nothing
         n = width[t]
-        if n == 0:
-            continue
         da = dA[off[t]:off[t + 1]]                 # (n, H)
         np.add(dh[:n, t], dprev_hT[:, :n].T, out=da)  # from the loss and from step t + 1
         d = dtanh[:n]
@@ -447,10 +445,8 @@ def lstm_backward(dh, cache):
     dg_ = np.empty((4, N, H), dtype=dt)          # gate gradients of one step, gate-major
     tmp3_ = np.empty((3, N, H), dtype=dt)
     WhT = Wh.T
-    for t in range(T - 1, -1, -1):
+    for t in range(np.count_nonzero(width) - 1, -1, -1):  # the steps after all captions end: nothing
         n = width[t]
-        if n == 0:
-            continue
         # the first n rows of every buffer: contiguous blocks
         gt = gates[t][:, :n]                               # (4, n, H): see lstm_forward
         gi, gf, go, gg = gt
