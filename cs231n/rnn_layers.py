@@ -9,8 +9,10 @@ M output size of an affine layer.
 The single-step functions are written the plain way, one line of math each.
 The sequence functions compute the same thing, arranged for speed: the input
 projection of all time steps is one matrix multiply, buffers are allocated once,
-and the weight gradients are one matrix multiply over all steps. They keep the
-dtype of their inputs (float32 stays float32).
+and the weight gradients are one matrix multiply over all steps. Their backward
+passes skip, exactly, the samples whose upstream gradient is zero from some
+step on (captions that have ended, under the masked loss). They keep the dtype
+of their inputs (float32 stays float32).
 """
 import numpy as np
 
@@ -183,10 +185,10 @@ def rnn_backward(dh, cache):
     # 0..width[t]-1 need work (all of them if the batch is not sorted by length).
     width, off = _live_widths(dh)
     dA = np.empty((off[-1], H), dtype=dt)      # gradients of the pre-activations, those rows only
-    dprev_hT = np.zeros((H, N), dtype=dt)      # dprev_h, transposed: the product is faster so
+    dprev_hT = np.zeros((H, N), dtype=dt)      # dprev_h, transposed: its product is faster so
     dtanh = np.empty((N, H), dtype=dt)
     WhT = Wh.T
-    for t in range(np.count_nonzero(width) - 1, -1, -1):  # the steps after all captions end: nothing
+    for t in range(np.count_nonzero(width) - 1, -1, -1):  # back from the last step with work
         n = width[t]
         da = dA[off[t]:off[t + 1]]                 # (n, H)
         np.add(dh[:n, t], dprev_hT[:, :n].T, out=da)  # from the loss and from step t + 1
@@ -438,14 +440,14 @@ def lstm_backward(dh, cache):
     # 0..width[t]-1 need work (all of them if the batch is not sorted by length).
     width, off = _live_widths(dh)
     dA = np.empty((off[-1], 4 * H), dtype=dt)    # gradients of the activations a, those rows only
-    dprev_hT = np.zeros((H, N), dtype=dt)        # dprev_h, transposed: the product is faster so
+    dprev_hT = np.zeros((H, N), dtype=dt)        # dprev_h, transposed: its product is faster so
     dc_ = np.zeros((N, H), dtype=dt)             # gradient of the cell state
     dnext_ = np.empty((N, H), dtype=dt)
     tmp_ = np.empty((N, H), dtype=dt)
     dg_ = np.empty((4, N, H), dtype=dt)          # gate gradients of one step, gate-major
     tmp3_ = np.empty((3, N, H), dtype=dt)
     WhT = Wh.T
-    for t in range(np.count_nonzero(width) - 1, -1, -1):  # the steps after all captions end: nothing
+    for t in range(np.count_nonzero(width) - 1, -1, -1):  # back from the last step with work
         n = width[t]
         # the first n rows of every buffer: contiguous blocks
         gt = gates[t][:, :n]                               # (4, n, H): see lstm_forward

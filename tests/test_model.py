@@ -113,6 +113,28 @@ def test_loss_matches_full_vocab_scoring(cell_type):
     assert abs(loss - ref) < 1e-12
 
 
+@pytest.mark.parametrize('cell_type', ['rnn', 'lstm'])
+def test_loss_does_not_depend_on_batch_order(cell_type):
+    """loss() reorders the minibatch by caption length inside; the loss and
+    the gradients are those of the minibatch in any order."""
+    np.random.seed(11)
+    word_to_idx = {'<NULL>': 0, '<START>': 1, '<END>': 2, 'a': 3, 'b': 4, 'c': 5}
+    model = CaptioningRNN(word_to_idx, input_dim=6, wordvec_dim=5, hidden_dim=7,
+                          cell_type=cell_type, dtype=np.float64)
+    captions = np.random.randint(3, 6, size=(6, 10))
+    captions[:, 0] = 1
+    for n, length in enumerate([2, 8, 0, 5, 8, 3]):   # words before <END>
+        captions[n, length + 1] = 2
+        captions[n, length + 2:] = 0
+    features = np.random.randn(6, 6)
+    loss, grads = model.loss(features, captions)
+    for perm in ([5, 4, 3, 2, 1, 0], [2, 0, 4, 1, 5, 3]):
+        loss_p, grads_p = model.loss(features[perm], captions[perm])
+        assert abs(loss_p - loss) <= 1e-12 * abs(loss)
+        for k in grads:
+            assert np.abs(grads_p[k] - grads[k]).max() <= 1e-12 * np.abs(grads[k]).max(), k
+
+
 def tiny_model(cell_type, seed=0):
     np.random.seed(seed)
     word_to_idx = {'<NULL>': 0, '<START>': 1, '<END>': 2, 'a': 3, 'b': 4}
