@@ -19,7 +19,7 @@ change in the load of the machine hits every column alike):
 A ratio below 1 means our step is faster. Usage, from the repository root:
 
     python benchmarks/bench_rnn.py [--cell rnn|lstm] [--dtype float32|float64]
-        [--repeats 30] [--threads 1] [--quick]
+        [--repeats 30] [--threads 1] [--torch-packed] [--quick]
 
 See benchmarks/README.md for what the figures mean.
 """
@@ -157,9 +157,13 @@ def naive_step(model, features, captions):
 class TorchStep:
     """Embedding, projection, nn.RNN / nn.LSTM, linear to the vocabulary at the
     unmasked positions (as our loss does), cross-entropy summed over time / N,
-    backward. The weights are ours, so the loss must match."""
+    backward. The weights are ours, so the loss must match.
 
-    def __init__(self, model, features, captions):
+    packed=True runs the cell on a PackedSequence (pack_padded_sequence), so
+    that torch too skips the positions after each caption's end."""
+
+    def __init__(self, model, features, captions, packed=False):
+        self.packed = packed
         nn = torch.nn
         p = {k: torch.from_numpy(v.copy()) for k, v in model.params.items()}
         tdt = p['Wx'].dtype
@@ -186,6 +190,7 @@ class TorchStep:
         self.captions_in = torch.from_numpy(captions[:, :-1].copy())
         self.mask = torch.from_numpy(captions[:, 1:] != NULL)
         self.targets = torch.from_numpy(captions[:, 1:][captions[:, 1:] != NULL])
+        self.lengths = self.mask.sum(dim=1)
 
     def __call__(self):
         for q in self.params:
@@ -193,7 +198,13 @@ class TorchStep:
         h0 = self.proj(self.features)[None]                        # (1, N, H)
         x = self.embed(self.captions_in)                           # (N, T, W)
         state = (h0, torch.zeros_like(h0)) if self.lstm else h0
-        h, _ = self.rnn(x, state)                                  # (N, T, H)
+        if self.packed:
+            rnn_utils = torch.nn.utils.rnn
+            x = rnn_utils.pack_padded_sequence(x, self.lengths, batch_first=True, enforce_sorted=False)
+            h, _ = self.rnn(x, state)
+            h, _ = rnn_utils.pad_packed_sequence(h, batch_first=True, total_length=T)
+        else:
+            h, _ = self.rnn(x, state)                              # (N, T, H)
         scores = self.vocab(h[self.mask])                          # (M, V)
         loss = torch.nn.functional.cross_entropy(scores, self.targets, reduction='sum')
         loss = loss / self.features.shape[0]
@@ -346,7 +357,7 @@ def rel_diff(a, b):
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
 
 
-def run_case(cell, dtype, repeats, warmup, block, pause):
+def run_case(cell, dtype, repeats, warmup, block, pause, torch_packed=False):
     """Check that the contenders compute the same thing, then time them."""
     model, features, captions = make_problem(cell, dtype)
     M = int((captions[:, 1:] != NULL).sum())
@@ -368,11 +379,19 @@ def run_case(cell, dtype, repeats, warmup, block, pause):
         step = TorchStep(model, features, captions)
         notes.append('torch loss differs by %.1e' % (abs(step() - loss) / abs(loss)))
         funcs['torch'] = step
+        if torch_packed:
+            packed = TorchStep(model, features, captions, packed=True)
+            notes.append('torch packed loss differs by %.1e' % (abs(packed() - loss) / abs(loss)))
+            funcs['torch packed'] = packed
     gemm = GemmReplay(step_gemms(cell, captions), dtype)
     funcs['gemm'] = gemm
     res = interleaved_times(funcs, repeats, warmup, block, pause)
     med, q1, q3 = res['ours'][0] * 1e3
     notes.append('ours: median %.1f ms, quartiles %.1f-%.1f ms' % (med, q1, q3))
+    if 'torch packed' in res:
+        t_packed, t_torch = res['torch packed'][0][0], res['torch'][0][0]
+        notes.append('torch on packed sequences: %.1f ms, %.2fx the padded torch step; '
+                     'ours / it: %.2fx' % (t_packed * 1e3, t_packed / t_torch, med / 1e3 / t_packed))
     notes.append('%d unmasked positions of %d; GEMMs %.2f GFLOP per step, replayed at %.0f GFLOP/s'
                  % (M, N * T, gemm.flops / 1e9, gemm.flops / res['gemm'][0][0] / 1e9))
     return res, notes
@@ -388,6 +407,8 @@ def main(argv=None):
     parser.add_argument('--pause', type=float, default=0.2,
                         help='seconds of sleep before each turn (default 0.2)')
     parser.add_argument('--quick', action='store_true', help='3 repeats, 1 warm-up: a smoke test')
+    parser.add_argument('--torch-packed', action='store_true',
+                        help='also time torch on packed sequences (a note under each case)')
     parser.add_argument('--threads', type=int, default=None,
                         help="BLAS and torch threads (default: numpy's BLAS default; needs threadpoolctl)")
     args = parser.parse_args(argv)
@@ -419,7 +440,8 @@ def main(argv=None):
     rows = []
     for cell in cells:
         for dtype in dtypes:
-            res, notes = run_case(cell, np.dtype(dtype), repeats, warmup, args.block, args.pause)
+            res, notes = run_case(cell, np.dtype(dtype), repeats, warmup, args.block, args.pause,
+                                  args.torch_packed and torch is not None)
             print('\n%s %s' % (cell, dtype))
             for note in notes:
                 print('  ' + note)

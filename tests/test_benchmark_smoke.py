@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_benchmark_quick_run():
     proc = subprocess.run([sys.executable, str(REPO / 'benchmarks' / 'bench_rnn.py'), '--quick',
-                           '--cell', 'rnn', '--dtype', 'float32'],
+                           '--cell', 'rnn', '--dtype', 'float32', '--torch-packed'],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
@@ -18,3 +18,25 @@ def test_benchmark_quick_run():
     assert m and float(m.group(1)) < 1e-5 and float(m.group(2)) < 1e-4, out
     assert re.search(r'^rnn\s+float32\s+[\d.]+\s', out, re.M), out
     assert 'gradient dtypes: ours float32' in out
+    if 'torch not importable' not in out:
+        for what in ('torch loss', 'torch packed loss'):
+            m = re.search(what + r' differs by (\S+)', out)
+            assert m and float(m.group(1)) < 1e-5, out
+        assert 'torch on packed sequences:' in out
+
+
+def test_gemm_replay_lists_the_compacted_products():
+    """The replayed multiplies skip the captions that have ended, as the step does."""
+    sys.path.insert(0, str(REPO / 'benchmarks'))
+    try:
+        import bench_rnn
+    finally:
+        sys.path.pop(0)
+    model, features, captions = bench_rnn.make_problem('lstm', 'float64')
+    gemms = bench_rnn.step_gemms('lstm', captions)
+    lengths = (captions[:, 1:] != bench_rnn.NULL).sum(axis=1)
+    per_step = [g for g in gemms if g[0].startswith('dh_prev')]
+    assert sum(g[4] for g in per_step) == lengths.max()          # one product per step with work
+    assert sum(g[1] * g[4] for g in per_step) == lengths.sum()   # one row per unmasked position
+    flops = {g[0]: 2 * g[1] * g[2] * g[3] * g[4] for g in gemms}
+    assert flops['dW_h = h^T da'] == 2 * bench_rnn.H * lengths.sum() * 4 * bench_rnn.H
