@@ -244,8 +244,7 @@ def step_gemms(cell, captions):
                       widths.count(n), 'ntt'))
     gemms += [
         ('dx = da W_x^T', M, G, W, 1, 'ntn'),
-        ('dW_x = x^T da', W, M, G, 1, 'tnn'),
-        ('dW_h = h^T da', H, M, G, 1, 'tnn'),
+        ('[dW_x; dW_h] = [x, h]^T da', W + H, M, G, 1, 'tnn'),
         ('dW_proj = features^T dh0', D, N, H, 1, 'tnn'),
     ]
     return gemms

@@ -39,4 +39,5 @@ def test_gemm_replay_lists_the_compacted_products():
     assert sum(g[4] for g in per_step) == lengths.max()          # one product per step with work
     assert sum(g[1] * g[4] for g in per_step) == lengths.sum()   # one row per unmasked position
     flops = {g[0]: 2 * g[1] * g[2] * g[3] * g[4] for g in gemms}
-    assert flops['dW_h = h^T da'] == 2 * bench_rnn.H * lengths.sum() * 4 * bench_rnn.H
+    W, H = bench_rnn.W, bench_rnn.H
+    assert flops['[dW_x; dW_h] = [x, h]^T da'] == 2 * (W + H) * lengths.sum() * 4 * H
