@@ -7,71 +7,11 @@ N minibatch size, T time steps, D input size, H hidden size, V vocabulary size,
 M output size of an affine layer.
 
 The single-step functions are written the plain way, one line of math each.
-The sequence functions compute the same thing, arranged for speed: the input
-projection of all time steps is one matrix multiply, buffers are allocated once,
-and the weight gradients are one matrix multiply over all steps. Their backward
-passes skip, exactly, the samples whose upstream gradient is zero from some
-step on (captions that have ended, under the masked loss). They keep the dtype
-of their inputs (float32 stays float32).
+The sequence functions (rnn_forward, lstm_forward and their backward passes)
+compute the same thing over T steps, and keep the dtype of their inputs
+(float32 stays float32).
 """
 import numpy as np
-
-
-def _dtype(*arrays):
-    """The floating dtype the computation runs in (float32 stays float32)."""
-    return np.result_type(*[a.dtype for a in arrays], np.float32)
-
-
-def _live_widths(dh):
-    """Which samples still need work at each step of a backward pass.
-
-    A sample whose upstream gradient is zero at step t and at every later step
-    (a caption that has ended) gets exactly zero gradient at step t. In a
-    minibatch sorted by length, longest first, the samples that remain are a
-    prefix 0..width[t]-1 of the batch; otherwise the prefix may include some
-    zero rows, which is still exact.
-
-    Inputs:
-    - dh: Upstream gradients, of shape (N, T, H)
-
-    Returns a tuple of:
-    - width: Integer array of shape (T,), never increasing with t
-    - off: Integer array of shape (T + 1,): step t is rows off[t]:off[t + 1]
-      of an array holding the rows 0..width[t]-1 of every step, in time order
-    """
-    N, T, _ = dh.shape
-    live = np.any(dh != 0, axis=2)                                    # (N, T)
-    reach = np.logical_or.accumulate(live[:, ::-1], axis=1)[:, ::-1]  # a gradient at t or later
-    width = (reach * np.arange(1, N + 1)[:, None]).max(axis=0, initial=0)  # (T,)
-    return width, np.concatenate(([0], np.cumsum(width)))
-
-
-def _rows_of_steps(arrays, width):
-    """The rows 0..width[t]-1 of every step t of (T, N, K_i) arrays, side by
-    side: one (M, sum of K_i) array, M = width.sum()."""
-    T, N = arrays[0].shape[:2]
-    out = np.empty((int(width.sum()), sum(a.shape[2] for a in arrays)), dtype=arrays[0].dtype)
-    start = 0
-    for t in range(T):
-        col = 0
-        for a in arrays:
-            out[start:start + width[t], col:col + a.shape[2]] = a[t, :width[t]]
-            col += a.shape[2]
-        start += width[t]
-    return out
-
-
-def _steps_of_rows(rows, width, N):
-    """The inverse of _rows_of_steps: (M, K) rows back to (T, N, K), zeros elsewhere."""
-    T, K = len(width), rows.shape[1]
-    if (width == N).all():
-        return rows.reshape(T, N, K)
-    out = np.zeros((T, N, K), dtype=rows.dtype)
-    start = 0
-    for t in range(T):
-        out[t, :width[t]] = rows[start:start + width[t]]
-        start += width[t]
-    return out
 
 
 # ----------------------------------------------------------------------------
@@ -140,23 +80,7 @@ def rnn_forward(x, h0, Wx, Wh, b):
     - cache: Values needed by the backward pass
     """
     ### BEGIN SOLUTION
-    N, T, D = x.shape
-    H = h0.shape[1]
-    dt = _dtype(x, h0, Wx, Wh, b)
-    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt).reshape(T * N, D)
-    # hs[0] is h0 and hs[t + 1] the state after step t: hs[:-1] are the previous states
-    hs = np.empty((T + 1, N, H), dtype=dt)
-    hs[0] = h0
-    np.matmul(xt, Wx.astype(dt, copy=False), out=hs[1:].reshape(T * N, H))  # all steps at once
-    hs[1:] += b
-    Wh_ = Wh.astype(dt, copy=False)
-    rec = np.empty((N, H), dtype=dt)  # the recurrent term of one step
-    for t in range(T):
-        a = hs[t + 1]
-        a += np.matmul(hs[t], Wh_, out=rec)  # (N, H)
-        np.tanh(a, out=a)
-    h = hs[1:].transpose(1, 0, 2)     # (N, T, H) view
-    cache = (xt, Wx, Wh_, hs)
+    h, cache = _rnn_forward(x, h0, Wx, Wh, b)   # at the end of this file
     ### END SOLUTION
     return h, cache
 
@@ -177,32 +101,7 @@ def rnn_backward(dh, cache):
     - db: Gradient of the biases, of shape (H,)
     """
     ### BEGIN SOLUTION
-    xt, Wx, Wh, hs = cache
-    T, N, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-    D = xt.shape[1]
-    dt = hs.dtype
-    # Captions that have ended get zero gradient: at step t only the samples
-    # 0..width[t]-1 need work (all of them if the batch is not sorted by length).
-    width, off = _live_widths(dh)
-    dA = np.empty((off[-1], H), dtype=dt)      # gradients of the pre-activations, those rows only
-    dprev_hT = np.zeros((H, N), dtype=dt)      # dprev_h, transposed: its product is faster so
-    dtanh = np.empty((N, H), dtype=dt)
-    WhT = Wh.T
-    for t in range(np.count_nonzero(width) - 1, -1, -1):  # back from the last step with work
-        n = width[t]
-        da = dA[off[t]:off[t + 1]]                 # (n, H)
-        np.add(dh[:n, t], dprev_hT[:, :n].T, out=da)  # from the loss and from step t + 1
-        d = dtanh[:n]
-        np.multiply(hs[t + 1, :n], hs[t + 1, :n], out=d)
-        np.subtract(1, d, out=d)                   # tanh'(a) = 1 - tanh(a)^2
-        da *= d                                    # gradient of the pre-activation at step t
-        np.matmul(da, WhT, out=dprev_hT[:, :n].T)  # (n, H)
-    dx = _steps_of_rows(dA @ Wx.T.astype(dt, copy=False), width, N).transpose(1, 0, 2)  # (N, T, D)
-    # dWx and dWh in one product: [x, prev_h] (M, D + H) against dA
-    dW = _rows_of_steps([xt.reshape(T, N, D), hs[:-1]], width).T @ dA  # (D + H, H)
-    dWx, dWh = dW[:D], dW[D:]
-    db = dA.sum(axis=0)                                       # (H,)
-    dh0 = np.ascontiguousarray(dprev_hT.T)
+    dx, dh0, dWx, dWh, db = _rnn_backward(dh, cache)
     ### END SOLUTION
     return dx, dh0, dWx, dWh, db
 
@@ -269,31 +168,6 @@ def sigmoid(x):
     z = np.exp(x[~pos])
     out[~pos] = z / (1.0 + z)
     return out
-
-
-def _sigmoid_inplace(a):
-    """sigmoid(a) written into a, without temporaries.
-
-    float32: 0.5 + 0.5 tanh(a / 2), four passes of numpy's fast float32 tanh;
-    the result is exact to float32 rounding of values near 1 (absolute error
-    about 6e-8), but sigmoids below about 1e-7 lose their relative precision.
-    Other dtypes: 1 / (1 + exp(-a)), precise for tiny results too; where
-    exp(-a) overflows to inf (a below about -709 in float64) 1 / (1 + inf) is
-    exactly 0, the right limit, so that warning is silenced. In float64 this
-    is also the faster of the two.
-    """
-    if a.dtype == np.float32:
-        a *= 0.5
-        np.tanh(a, out=a)
-        a *= 0.5
-        a += 0.5
-        return a
-    with np.errstate(over='ignore'):
-        np.negative(a, out=a)
-        np.exp(a, out=a)
-        a += 1
-        np.divide(1, a, out=a)
-    return a
 
 
 def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
@@ -380,39 +254,7 @@ def lstm_forward(x, h0, Wx, Wh, b):
     - cache: Values needed by the backward pass
     """
     ### BEGIN SOLUTION
-    N, T, D = x.shape
-    H = h0.shape[1]
-    dt = _dtype(x, h0, Wx, Wh, b)
-    Wh_ = Wh.astype(dt, copy=False)
-    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt).reshape(T * N, D)
-    pre = (xt @ Wx.astype(dt, copy=False)).reshape(T, N, 4 * H)  # input projection of all steps
-    b4 = b.astype(dt, copy=False).reshape(4, 1, H)
-    # The gates of every step, gate-major: i, f, o, g as contiguous (N, H)
-    # blocks, on which elementwise work is several times faster than on
-    # column slices of the (N, 4H) activations.
-    gates = np.empty((T, 4, N, H), dtype=dt)
-    hs = np.empty((T + 1, N, H), dtype=dt)       # hs[t + 1] = h after step t
-    cs = np.empty((T + 1, N, H), dtype=dt)       # cs[t + 1] = c after step t
-    cs[0] = 0                                    # c0 = 0
-    tcs = np.empty((T, N, H), dtype=dt)          # tanh(c) of every step
-    hs[0] = h0
-    rec = np.empty((N, 4 * H), dtype=dt)         # the recurrent term of one step
-    ig = np.empty((N, H), dtype=dt)
-    for t in range(T):
-        a = pre[t]
-        a += np.matmul(hs[t], Wh_, out=rec)      # (N, 4H)
-        gt = gates[t]
-        np.add(a.reshape(N, 4, H).transpose(1, 0, 2), b4, out=gt)  # + b, to (4, N, H)
-        i, f, o, g = gt
-        _sigmoid_inplace(gt[:3])                 # i, f, o in one go
-        np.tanh(g, out=g)
-        c = cs[t + 1]
-        np.multiply(f, cs[t], out=c)
-        c += np.multiply(i, g, out=ig)           # c = f * prev_c + i * g
-        np.tanh(c, out=tcs[t])
-        np.multiply(o, tcs[t], out=hs[t + 1])    # h = o * tanh(c)
-    h = hs[1:].transpose(1, 0, 2)                # (N, T, H) view
-    cache = (xt, Wx, Wh_, hs, cs, tcs, gates)
+    h, cache = _lstm_forward(x, h0, Wx, Wh, b)   # at the end of this file
     ### END SOLUTION
     return h, cache
 
@@ -432,58 +274,7 @@ def lstm_backward(dh, cache):
     - db: Gradient of the biases, of shape (4H,)
     """
     ### BEGIN SOLUTION
-    xt, Wx, Wh, hs, cs, tcs, gates = cache
-    T, N, H = tcs.shape
-    D = xt.shape[1]
-    dt = hs.dtype
-    # Captions that have ended get zero gradient: at step t only the samples
-    # 0..width[t]-1 need work (all of them if the batch is not sorted by length).
-    width, off = _live_widths(dh)
-    dA = np.empty((off[-1], 4 * H), dtype=dt)    # gradients of the activations a, those rows only
-    dprev_hT = np.zeros((H, N), dtype=dt)        # dprev_h, transposed: its product is faster so
-    dc_ = np.zeros((N, H), dtype=dt)             # gradient of the cell state
-    dnext_ = np.empty((N, H), dtype=dt)
-    tmp_ = np.empty((N, H), dtype=dt)
-    dg_ = np.empty((4, N, H), dtype=dt)          # gate gradients of one step, gate-major
-    tmp3_ = np.empty((3, N, H), dtype=dt)
-    WhT = Wh.T
-    for t in range(np.count_nonzero(width) - 1, -1, -1):  # back from the last step with work
-        n = width[t]
-        # the first n rows of every buffer: contiguous blocks
-        gt = gates[t][:, :n]                               # (4, n, H): see lstm_forward
-        gi, gf, go, gg = gt
-        dgt = dg_[:, :n]
-        di, df, do, dg = dgt
-        dnext_h, tmp, dc, tmp3 = dnext_[:n], tmp_[:n], dc_[:n], tmp3_[:, :n]
-        np.add(dh[:n, t], dprev_hT[:, :n].T, out=dnext_h)  # from the loss and from step t + 1
-        tc = tcs[t, :n]
-        np.multiply(dnext_h, tc, out=do)                   # do = dh * tanh(c)
-        np.multiply(tc, tc, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        tmp *= go
-        tmp *= dnext_h
-        dc += tmp                                          # dc += dh * o * (1 - tanh(c)^2)
-        np.multiply(dc, gg, out=di)                        # di = dc * g
-        np.multiply(dc, cs[t, :n], out=df)                 # df = dc * prev_c
-        np.multiply(dc, gi, out=dg)                        # dg = dc * i
-        dc *= gf                                           # dprev_c
-        # through the nonlinearities: s' = s (1 - s) for i, f, o and t' = 1 - t^2 for g
-        s = gt[:3]
-        np.subtract(1, s, out=tmp3)
-        tmp3 *= s
-        dgt[:3] *= tmp3
-        np.multiply(gg, gg, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        dg *= tmp
-        da = dA[off[t]:off[t + 1]]                         # (n, 4H)
-        np.copyto(da.reshape(n, 4, H).transpose(1, 0, 2), dgt)
-        np.matmul(da, WhT, out=dprev_hT[:, :n].T)          # (n, H)
-    dx = _steps_of_rows(dA @ Wx.T.astype(dt, copy=False), width, N).transpose(1, 0, 2)  # (N, T, D)
-    # dWx and dWh in one product: [x, prev_h] (M, D + H) against dA
-    dW = _rows_of_steps([xt.reshape(T, N, D), hs[:-1]], width).T @ dA  # (D + H, 4H)
-    dWx, dWh = dW[:D], dW[D:]
-    db = dA.sum(axis=0)                                       # (4H,)
-    dh0 = np.ascontiguousarray(dprev_hT.T)
+    dx, dh0, dWx, dWh, db = _lstm_backward(dh, cache)
     ### END SOLUTION
     return dx, dh0, dWx, dWh, db
 
@@ -568,3 +359,311 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
         print('dx_flat: ', probs.shape)
     dx = probs.reshape(N, T, V)
     return loss, dx
+### BEGIN SOLUTION
+
+
+# ----------------------------------------------------------------------------
+# The sequence layers as the reference solution computes them. This part of
+# the file is left out of the student release: there the student writes
+# rnn_forward, rnn_backward, lstm_forward and lstm_backward above.
+#
+# What makes them fast, beyond the plain step-by-step math:
+# - the input projection of all time steps is one matrix multiply, buffers
+#   are allocated once, and the weight gradients are one multiply over all
+#   steps;
+# - elementwise LSTM work runs on contiguous gate-major (4, N, H) blocks;
+# - they skip, exactly, the samples that no longer matter from some step on
+#   (captions that have ended). The backward passes see it in dh: a sample
+#   whose upstream gradient is zero from step t on gets zero gradient there.
+#   The forward passes cannot see it in their inputs, so _rnn_forward and
+#   _lstm_forward take an optional `width`: at step t only the samples
+#   0..width[t]-1 are computed. CaptioningRNN.loss sorts its minibatch
+#   longest caption first and passes the widths; rnn_forward and lstm_forward
+#   compute every sample.
+# ----------------------------------------------------------------------------
+
+def _dtype(*arrays):
+    """The floating dtype the computation runs in (float32 stays float32)."""
+    return np.result_type(*[a.dtype for a in arrays], np.float32)
+
+
+def _live_widths(dh):
+    """Which samples still need work at each step of a backward pass.
+
+    A sample whose upstream gradient is zero at step t and at every later step
+    (a caption that has ended) gets exactly zero gradient at step t. In a
+    minibatch sorted by length, longest first, the samples that remain are a
+    prefix 0..width[t]-1 of the batch; otherwise the prefix may include some
+    zero rows, which is still exact.
+
+    Inputs:
+    - dh: Upstream gradients, of shape (N, T, H)
+
+    Returns:
+    - width: Integer array of shape (T,), never increasing with t
+    """
+    return _widths_of(np.any(dh != 0, axis=2))
+
+
+def _widths_of(live):
+    """For a boolean (N, T) array of the (sample, step) pairs that matter: how
+    many first samples the computation must keep at each step, (T,). A step
+    matters to a sample when that step or a later one does."""
+    N = live.shape[0]
+    reach = np.logical_or.accumulate(live[:, ::-1], axis=1)[:, ::-1]  # (N, T)
+    return (reach * np.arange(1, N + 1)[:, None]).max(axis=0, initial=0)
+
+
+def _offsets(width):
+    """Step t is rows off[t]:off[t + 1] of an array of the live rows, (T + 1,)."""
+    return np.concatenate(([0], np.cumsum(width)))
+
+
+def _check_width(width, N, T):
+    """The widths of a forward pass: all samples when width is None."""
+    if width is None:
+        return np.full(T, N)
+    width = np.asarray(width)
+    if width.shape != (T,) or (width < 0).any() or (width > N).any() or (np.diff(width) > 0).any():
+        raise ValueError('width must be a never-increasing integer array of shape (%d,) with '
+                         'values in [0, %d]; got %r' % (T, N, width))
+    return width
+
+
+def _rows_of_steps(arrays, width):
+    """The rows 0..width[t]-1 of every step t of (T, N, K_i) arrays, side by
+    side: one (M, sum of K_i) array, M = width.sum()."""
+    T, N = arrays[0].shape[:2]
+    if (width == N).all() and len(arrays) == 1:
+        return arrays[0].reshape(T * N, -1)
+    out = np.empty((int(width.sum()), sum(a.shape[2] for a in arrays)), dtype=arrays[0].dtype)
+    start = 0
+    for t in range(T):
+        col = 0
+        for a in arrays:
+            out[start:start + width[t], col:col + a.shape[2]] = a[t, :width[t]]
+            col += a.shape[2]
+        start += width[t]
+    return out
+
+
+def _steps_of_rows(rows, width, N):
+    """The inverse of rows_of_steps: (M, K) rows back to (T, N, K), zeros elsewhere."""
+    T, K = len(width), rows.shape[1]
+    if (width == N).all():
+        return rows.reshape(T, N, K)
+    out = np.zeros((T, N, K), dtype=rows.dtype)
+    start = 0
+    for t in range(T):
+        out[t, :width[t]] = rows[start:start + width[t]]
+        start += width[t]
+    return out
+
+
+def _backward_widths(dh, fwd_width):
+    """The widths of a backward pass, checked against those of its forward pass."""
+    width = _live_widths(dh)
+    if (width > fwd_width).any():
+        t = int(np.argmax(width > fwd_width))
+        raise ValueError('dh is nonzero for sample %d at step %d or later, but the forward pass '
+                         'computed only the first %d samples at step %d: dh must be zero where '
+                         'the forward pass skipped' % (width[t] - 1, t, fwd_width[t], t))
+    return width
+
+
+# ----------------------------------------------------------------------------
+# Vanilla RNN
+# ----------------------------------------------------------------------------
+
+def _rnn_forward(x, h0, Wx, Wh, b, width=None):
+    """rnn_forward; with `width` (T,) step t computes only the first width[t]
+    samples, and the others' hidden states are 0."""
+    N, T, D = x.shape
+    H = h0.shape[1]
+    dt = _dtype(x, h0, Wx, Wh, b)
+    width = _check_width(width, N, T)
+    off = _offsets(width)
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt)  # (T, N, D), time-major
+    # hs[0] is h0 and hs[t + 1] the state after step t: hs[:-1] are the previous states
+    hs = np.empty((T + 1, N, H), dtype=dt)
+    hs[0] = h0
+    if off[-1] == T * N:   # every sample at every step: the projection goes straight into hs
+        pre = hs[1:].reshape(T * N, H)
+        np.matmul(xt.reshape(T * N, D), Wx.astype(dt, copy=False), out=pre)
+    else:
+        pre = _rows_of_steps([xt], width) @ Wx.astype(dt, copy=False)  # (M, H)
+    pre += b                                                   # input projection of all steps
+    Wh_ = Wh.astype(dt, copy=False)
+    rec = np.empty((N, H), dtype=dt)  # the recurrent term of one step
+    for t in range(T):
+        n = width[t]
+        a = hs[t + 1, :n]
+        np.add(pre[off[t]:off[t + 1]], np.matmul(hs[t, :n], Wh_, out=rec[:n]), out=a)  # (n, H)
+        np.tanh(a, out=a)
+        hs[t + 1, n:] = 0
+    h = hs[1:].transpose(1, 0, 2)     # (N, T, H) view
+    cache = (xt, Wx, Wh_, hs, width)
+    return h, cache
+
+
+def _rnn_backward(dh, cache):
+    """rnn_backward, after either kind of forward pass."""
+    xt, Wx, Wh, hs, fwd_width = cache
+    T, N, D = xt.shape
+    dt = hs.dtype
+    H = hs.shape[2]
+    # Captions that have ended get zero gradient: at step t only the samples
+    # 0..width[t]-1 need work (all of them if the batch is not sorted by length).
+    width = _backward_widths(dh, fwd_width)
+    off = _offsets(width)
+    dA = np.empty((off[-1], H), dtype=dt)      # gradients of the pre-activations, those rows only
+    dprev_hT = np.zeros((H, N), dtype=dt)      # dprev_h, transposed: its product is faster so
+    dtanh = np.empty((N, H), dtype=dt)
+    WhT = Wh.T
+    for t in range(np.count_nonzero(width) - 1, -1, -1):  # back from the last step with work
+        n = width[t]
+        da = dA[off[t]:off[t + 1]]                 # (n, H)
+        np.add(dh[:n, t], dprev_hT[:, :n].T, out=da)  # from the loss and from step t + 1
+        d = dtanh[:n]
+        np.multiply(hs[t + 1, :n], hs[t + 1, :n], out=d)
+        np.subtract(1, d, out=d)                   # tanh'(a) = 1 - tanh(a)^2
+        da *= d                                    # gradient of the pre-activation at step t
+        np.matmul(da, WhT, out=dprev_hT[:, :n].T)  # (n, H)
+    dx = _steps_of_rows(dA @ Wx.T.astype(dt, copy=False), width, N).transpose(1, 0, 2)  # (N, T, D)
+    # dWx and dWh in one product: [x, prev_h] (M, D + H) against dA
+    dW = _rows_of_steps([xt, hs[:-1]], width).T @ dA  # (D + H, H)
+    dWx, dWh = dW[:D], dW[D:]
+    db = dA.sum(axis=0)                                       # (H,)
+    dh0 = np.ascontiguousarray(dprev_hT.T)
+    return dx, dh0, dWx, dWh, db
+
+
+# ----------------------------------------------------------------------------
+# LSTM
+# ----------------------------------------------------------------------------
+
+def _sigmoid_inplace(a):
+    """sigmoid(a) written into a, without temporaries.
+
+    float32: 0.5 + 0.5 tanh(a / 2), four passes of numpy's fast float32 tanh;
+    the result is exact to float32 rounding of values near 1 (absolute error
+    about 6e-8), but sigmoids below about 1e-7 lose their relative precision.
+    Other dtypes: 1 / (1 + exp(-a)), precise for tiny results too; where
+    exp(-a) overflows to inf (a below about -709 in float64) 1 / (1 + inf) is
+    exactly 0, the right limit, so that warning is silenced. In float64 this
+    is also the faster of the two.
+    """
+    if a.dtype == np.float32:
+        a *= 0.5
+        np.tanh(a, out=a)
+        a *= 0.5
+        a += 0.5
+        return a
+    with np.errstate(over='ignore'):
+        np.negative(a, out=a)
+        np.exp(a, out=a)
+        a += 1
+        np.divide(1, a, out=a)
+    return a
+
+
+def _lstm_forward(x, h0, Wx, Wh, b, width=None):
+    """lstm_forward; with `width` (T,) step t computes only the first width[t]
+    samples, and the others' hidden states are 0."""
+    N, T, D = x.shape
+    H = h0.shape[1]
+    dt = _dtype(x, h0, Wx, Wh, b)
+    width = _check_width(width, N, T)
+    off = _offsets(width)
+    Wh_ = Wh.astype(dt, copy=False)
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt)   # (T, N, D), time-major
+    pre = _rows_of_steps([xt], width) @ Wx.astype(dt, copy=False)  # (M, 4H): input projection of all steps
+    b4 = b.astype(dt, copy=False).reshape(4, 1, H)
+    # The gates of every step, gate-major: i, f, o, g as contiguous (N, H)
+    # blocks, on which elementwise work is several times faster than on
+    # column slices of the (N, 4H) activations.
+    gates = np.empty((T, 4, N, H), dtype=dt)
+    hs = np.empty((T + 1, N, H), dtype=dt)       # hs[t + 1] = h after step t
+    cs = np.empty((T + 1, N, H), dtype=dt)       # cs[t + 1] = c after step t
+    cs[0] = 0                                    # c0 = 0
+    tcs = np.empty((T, N, H), dtype=dt)          # tanh(c) of every step
+    hs[0] = h0
+    rec = np.empty((N, 4 * H), dtype=dt)         # the recurrent term of one step
+    ig = np.empty((N, H), dtype=dt)
+    for t in range(T):
+        n = width[t]
+        a = pre[off[t]:off[t + 1]]
+        a += np.matmul(hs[t, :n], Wh_, out=rec[:n])  # (n, 4H)
+        gt = gates[t][:, :n]
+        np.add(a.reshape(n, 4, H).transpose(1, 0, 2), b4, out=gt)  # + b, to (4, n, H)
+        i, f, o, g = gt
+        _sigmoid_inplace(gt[:3])                  # i, f, o in one go
+        np.tanh(g, out=g)
+        c = cs[t + 1, :n]
+        np.multiply(f, cs[t, :n], out=c)
+        c += np.multiply(i, g, out=ig[:n])       # c = f * prev_c + i * g
+        np.tanh(c, out=tcs[t, :n])
+        np.multiply(o, tcs[t, :n], out=hs[t + 1, :n])  # h = o * tanh(c)
+        hs[t + 1, n:] = 0
+    h = hs[1:].transpose(1, 0, 2)                # (N, T, H) view
+    cache = (xt, Wx, Wh_, hs, cs, tcs, gates, width)
+    return h, cache
+
+
+def _lstm_backward(dh, cache):
+    """lstm_backward, after either kind of forward pass."""
+    xt, Wx, Wh, hs, cs, tcs, gates, fwd_width = cache
+    T, N, H = tcs.shape
+    D = xt.shape[2]
+    dt = hs.dtype
+    # Captions that have ended get zero gradient: at step t only the samples
+    # 0..width[t]-1 need work (all of them if the batch is not sorted by length).
+    width = _backward_widths(dh, fwd_width)
+    off = _offsets(width)
+    dA = np.empty((off[-1], 4 * H), dtype=dt)    # gradients of the activations a, those rows only
+    dprev_hT = np.zeros((H, N), dtype=dt)        # dprev_h, transposed: its product is faster so
+    dc_ = np.zeros((N, H), dtype=dt)             # gradient of the cell state
+    dnext_ = np.empty((N, H), dtype=dt)
+    tmp_ = np.empty((N, H), dtype=dt)
+    dg_ = np.empty((4, N, H), dtype=dt)          # gate gradients of one step, gate-major
+    tmp3_ = np.empty((3, N, H), dtype=dt)
+    WhT = Wh.T
+    for t in range(np.count_nonzero(width) - 1, -1, -1):  # back from the last step with work
+        n = width[t]
+        # the first n rows of every buffer: contiguous blocks
+        gt = gates[t][:, :n]                               # (4, n, H): see lstm_forward
+        gi, gf, go, gg = gt
+        dgt = dg_[:, :n]
+        di, df, do, dg = dgt
+        dnext_h, tmp, dc, tmp3 = dnext_[:n], tmp_[:n], dc_[:n], tmp3_[:, :n]
+        np.add(dh[:n, t], dprev_hT[:, :n].T, out=dnext_h)  # from the loss and from step t + 1
+        tc = tcs[t, :n]
+        np.multiply(dnext_h, tc, out=do)                   # do = dh * tanh(c)
+        np.multiply(tc, tc, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        tmp *= go
+        tmp *= dnext_h
+        dc += tmp                                          # dc += dh * o * (1 - tanh(c)^2)
+        np.multiply(dc, gg, out=di)                        # di = dc * g
+        np.multiply(dc, cs[t, :n], out=df)                 # df = dc * prev_c
+        np.multiply(dc, gi, out=dg)                        # dg = dc * i
+        dc *= gf                                           # dprev_c
+        # through the nonlinearities: s' = s (1 - s) for i, f, o and t' = 1 - t^2 for g
+        s = gt[:3]
+        np.subtract(1, s, out=tmp3)
+        tmp3 *= s
+        dgt[:3] *= tmp3
+        np.multiply(gg, gg, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        dg *= tmp
+        da = dA[off[t]:off[t + 1]]                         # (n, 4H)
+        np.copyto(da.reshape(n, 4, H).transpose(1, 0, 2), dgt)
+        np.matmul(da, WhT, out=dprev_hT[:, :n].T)          # (n, H)
+    dx = _steps_of_rows(dA @ Wx.T.astype(dt, copy=False), width, N).transpose(1, 0, 2)  # (N, T, D)
+    # dWx and dWh in one product: [x, prev_h] (M, D + H) against dA
+    dW = _rows_of_steps([xt, hs[:-1]], width).T @ dA  # (D + H, 4H)
+    dWx, dWh = dW[:D], dW[D:]
+    db = dA.sum(axis=0)                                       # (4H,)
+    dh0 = np.ascontiguousarray(dprev_hT.T)
+    return dx, dh0, dWx, dWh, db
+### END SOLUTION

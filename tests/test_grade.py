@@ -272,7 +272,9 @@ CLASS = {
     'crash_at_import': ('zip', {MODEL: CRASH_AT_IMPORT}, MODEL_PARTS),
     'sys_exit': ('folder', {LAYERS: SYS_EXIT},
                  {'word_embedding_forward', 'word_embedding_backward', 'overfit_rnn', 'overfit_lstm'}),
-    'oom': ('zip', {LAYERS: OOM}, {'rnn_forward', 'rnn_backward', 'overfit_rnn'}),
+    # a loss written like a student's, on the hoarding rnn_forward: the overfit part
+    # (the student's whole stack) is lost too
+    'oom': ('zip', {LAYERS: OOM, MODEL: NAIVE_MODEL}, {'rnn_forward', 'rnn_backward', 'overfit_rnn'}),
     'flood': ('zip', {LAYERS: FLOOD}, set()),
     'syntax_error': ('zip', {MODEL: SYNTAX_ERROR}, MODEL_PARTS),
     'nested_zip': ('nested', {}, set()),

@@ -90,8 +90,12 @@ def test_loss_gradcheck(cell_type, seed):
 
 
 @pytest.mark.parametrize('cell_type', ['rnn', 'lstm'])
-def test_loss_matches_full_vocab_scoring(cell_type):
-    """Scoring only the unmasked positions gives the plain layer-by-layer loss."""
+@pytest.mark.parametrize('holes', [False, True])
+def test_loss_matches_full_vocab_scoring(cell_type, holes):
+    """Scoring only the unmasked positions, and running the cell only as far
+    as each caption needs, gives the plain layer-by-layer loss and gradients,
+    also when a <NULL> sits inside a caption (a masked position with scored
+    positions after it)."""
     from cs231n.rnn_layers import (lstm_forward, rnn_forward, temporal_affine_forward,
                                    temporal_softmax_loss)
     np.random.seed(3)
@@ -101,16 +105,24 @@ def test_loss_matches_full_vocab_scoring(cell_type):
     captions = np.random.randint(1, 6, size=(4, 8))
     captions[1, 4:] = 0
     captions[2, 2:] = 0
+    if holes:
+        captions[3, 3] = 0
+        captions[0, 1:6] = 0
     features = np.random.randn(4, 6)
-    loss, _ = model.loss(features, captions)
+    loss, grads = model.loss(features, captions)
     p = model.params
-    h0 = features @ p['W_proj'] + p['b_proj']
-    x = p['W_embed'][captions[:, :-1]]
-    fwd = rnn_forward if cell_type == 'rnn' else lstm_forward
-    h, _ = fwd(x, h0, p['Wx'], p['Wh'], p['b'])
-    scores, _ = temporal_affine_forward(h, p['W_vocab'], p['b_vocab'])
-    ref, _ = temporal_softmax_loss(scores, captions[:, 1:], captions[:, 1:] != 0)
-    assert abs(loss - ref) < 1e-12
+
+    def plain_loss():
+        h0 = features @ p['W_proj'] + p['b_proj']
+        x = p['W_embed'][captions[:, :-1]]
+        fwd = rnn_forward if cell_type == 'rnn' else lstm_forward
+        h, _ = fwd(x, h0, p['Wx'], p['Wh'], p['b'])
+        scores, _ = temporal_affine_forward(h, p['W_vocab'], p['b_vocab'])
+        return temporal_softmax_loss(scores, captions[:, 1:], captions[:, 1:] != 0)[0]
+    assert abs(loss - plain_loss()) < 1e-12
+    for name in sorted(p):
+        num = eval_numerical_gradient(lambda _: plain_loss(), p[name], verbose=False)
+        assert np.abs(num - grads[name]).max() <= 1e-7 * np.abs(num).max(), name
 
 
 @pytest.mark.parametrize('cell_type', ['rnn', 'lstm'])

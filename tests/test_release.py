@@ -76,6 +76,76 @@ def test_no_line_of_solution_code_in_the_release(rel):
             assert not leaked, '%s line %d: %r' % (name, i + 1, line)
 
 
+def test_top_level_solution_code_stays_out(rel):
+    """The solution's own helpers (a region at the top level of rnn_layers.py:
+    the fast sequence layers) are not in the release, not even by name, and a
+    line of them in a hint is refused like any other solution line."""
+    text = (REPO / 'cs231n' / 'rnn_layers.py').read_text()
+    regions = release.find_regions(text.splitlines(keepends=True), 'rnn_layers.py')
+    keys = release.python_keys(text, regions, 'rnn_layers.py')
+    (b, e, _), = [r for r, k in zip(regions, keys) if k is None]
+    top = ''.join(text.splitlines(keepends=True)[b:e + 1])
+    names = re.findall(r'^def (\w+)', top, flags=re.M)
+    assert {'_lstm_forward', '_lstm_backward', '_rnn_forward', '_rnn_backward'} <= set(names)
+    released = (rel / 'cs231n' / 'rnn_layers.py').read_text()
+    assert released.endswith('    return loss, dx\n')
+    for path in rel.rglob('*.py'):
+        for name in names:
+            assert name not in path.read_text(), (path, name)
+    lines = release.solution_lines()
+    leak = min((release.normalize(l) for l in top.splitlines()
+                if release.normalize(l) in lines and 25 <= len(release.normalize(l)) <= 60), key=len)
+    hints = release.load_hints()
+    hints['lstm_forward'] = dict(hints['lstm_forward'], hint=leak)
+    with pytest.raises(release.ReleaseError, match='solution code'):
+        release.release_files(hints=hints, warn=lambda m: None)
+
+
+TOP_LEVEL = textwrap.dedent('''\
+    def f(x):
+        """Twice x."""
+        ### BEGIN SOLUTION
+        y = _twice(x)
+        ### END SOLUTION
+        return y
+
+
+    def g(x):
+        return x
+    ### BEGIN SOLUTION
+
+
+    def _twice(x):
+        return 2 * x
+    ### END SOLUTION
+
+
+    def h(x):
+        ### BEGIN SOLUTION
+        y = _twice(_twice(x))
+        ### END SOLUTION
+        return y
+    ''')
+
+
+def test_a_top_level_region_is_dropped_and_restored():
+    hints = {k: {'task': 'do it', 'shapes': 'x', 'hint': 'think'} for k in ('f', 'h')}
+    student, keys = release.student_python('m.py', TOP_LEVEL, hints)
+    assert keys == ['f', 'h']
+    assert '_twice' not in student and student.count('raise NotImplementedError') == 2
+    assert 'def g(x):\n    return x\n\n\ndef h(x):' in student
+    regions = release.find_regions(TOP_LEVEL.splitlines(keepends=True), 'm.py')
+    assert release.restore_text(student, TOP_LEVEL, 'm.py', dropped={1}) == TOP_LEVEL
+    inside_class = TOP_LEVEL.replace('### BEGIN SOLUTION\n\n\ndef _twice(x):\n    return 2 * x\n### END SOLUTION',
+                                     'class C:\n    ### BEGIN SOLUTION\n    def _twice(x):\n'
+                                     '        return 2 * x\n    ### END SOLUTION')
+    half_a_function = TOP_LEVEL.replace('    return 2 * x\n### END SOLUTION', '### END SOLUTION\n    return 2 * x')
+    for bad in [inside_class, half_a_function]:
+        assert bad != TOP_LEVEL
+        with pytest.raises(release.ReleaseError):
+            release.student_python('m.py', bad, hints)
+
+
 def test_a_hint_that_leaks_solution_code_is_refused():
     leak = min((l for l in release.solution_lines() if 12 <= len(l) <= 50), key=len)
     hints = release.load_hints()
@@ -102,8 +172,14 @@ def test_todo_blocks_keep_docstrings_returns_and_indentation(rel, path):
     text = (rel / path).read_text()
     solution = (REPO / path).read_text()
     released, original = _functions(ast.parse(text)), _functions(ast.parse(solution))
-    assert sorted(released) == sorted(original)     # every function is still there
-    keys = release.python_keys(solution, release.find_regions(solution.splitlines(True), path), path)
+    regions = release.find_regions(solution.splitlines(True), path)
+    keys = release.python_keys(solution, regions, path)
+    # every function is still there, but those of the solution's top-level regions
+    dropped = {name for name, f in original.items() for (b, e, _), k in zip(regions, keys)
+               if k is None and b < f.lineno <= e + 1}
+    assert sorted(released) == sorted(set(original) - dropped)
+    assert dropped or path != 'cs231n/rnn_layers.py'
+    keys = [k for k in keys if k is not None]
     for key in keys:
         fr, fo = released[key], original[key]
         assert ast.get_docstring(fr) == ast.get_docstring(fo), key
@@ -123,7 +199,7 @@ def test_todo_blocks_keep_docstrings_returns_and_indentation(rel, path):
         labels = [l.strip().split(':')[0] for l in block if l.strip().startswith(('# Task:', '# Shapes:', '# Hint:'))]
         assert labels == ['# Task', '# Shapes', '# Hint'], key
     # outside the functions with regions, nothing changed
-    for name in set(original) - set(keys):
+    for name in set(original) - set(keys) - dropped:
         assert ast.dump(released[name]) == ast.dump(original[name]), name
 
 

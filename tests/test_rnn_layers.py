@@ -384,3 +384,55 @@ def test_sequence_backward_with_ended_captions(cell, pattern):
         assert np.abs(g - w).max() <= 1e-12 * max(np.abs(w).max(), 1.0), name
     if pattern == 'all ended':
         assert all(not g.any() for g in got)
+
+
+# ------------------------------- forward passes told which samples to compute
+@pytest.mark.parametrize('cell', ['rnn', 'lstm'])
+@pytest.mark.parametrize('lengths', [[7, 7, 5, 3, 3, 1], [7] * 6, [4, 2, 0, 0, 0, 0], [0] * 6])
+def test_forward_with_widths_computes_the_live_samples(cell, lengths):
+    """The reference forward passes take the number of samples still running
+    at each step (the model's captions, longest first). The live hidden states
+    must be those of the full forward pass, the others zero, and the backward
+    pass from that cache must give the step-by-step gradients."""
+    from cs231n import rnn_layers
+    rng = np.random.default_rng(sum(lengths) + len(cell))
+    N, T, D, H = 6, 7, 3, 4
+    m = 4 if cell == 'lstm' else 1
+    x, h0, Wx, Wh, b = (rng.standard_normal(s) for s in
+                        [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
+    live = np.arange(T) < np.array(lengths)[:, None]                  # (N, T)
+    width = live.sum(axis=0)
+    fwd, bwd = {'rnn': (rnn_layers._rnn_forward, rnn_backward),
+                'lstm': (rnn_layers._lstm_forward, lstm_backward)}[cell]
+    full, _ = (rnn_forward if cell == 'rnn' else lstm_forward)(x, h0, Wx, Wh, b)
+    h, cache = fwd(x, h0, Wx, Wh, b, width)
+    assert h.shape == (N, T, H)
+    assert np.abs(h[live] - full[live]).max(initial=0) <= 1e-13
+    assert not h[~live].any()
+    dh = rng.standard_normal((N, T, H)) * live[:, :, None]
+    got = bwd(dh, cache)
+    want = step_by_step_backward(cell, x, h0, Wx, Wh, b, dh)
+    for name, g, w in zip(['dx', 'dh0', 'dWx', 'dWh', 'db'], got, want):
+        assert g.shape == w.shape, name
+        assert np.abs(g - w).max() <= 1e-12 * max(np.abs(w).max(), 1.0), name
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'lstm'])
+def test_forward_widths_are_checked(cell):
+    from cs231n import rnn_layers
+    rng = np.random.default_rng(5)
+    N, T, D, H = 3, 4, 2, 3
+    m = 4 if cell == 'lstm' else 1
+    x, h0, Wx, Wh, b = (rng.standard_normal(s) for s in
+                        [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
+    fwd, bwd = {'rnn': (rnn_layers._rnn_forward, rnn_backward),
+                'lstm': (rnn_layers._lstm_forward, lstm_backward)}[cell]
+    for bad in ([3, 2, 3, 1], [4, 3, 2, 1], [3, 2, 1], [3, 2, 1, -1]):
+        with pytest.raises(ValueError, match='width must be a never-increasing'):
+            fwd(x, h0, Wx, Wh, b, np.array(bad))
+    _, cache = fwd(x, h0, Wx, Wh, b, np.array([3, 2, 2, 1]))
+    dh = np.zeros((N, T, H))
+    dh[2, 2, 0] = 1.0          # so sample 2 is needed at steps 0-2; the forward skipped it at 1 and 2
+    with pytest.raises(ValueError, match='sample 2 at step 1 or later, but the forward pass '
+                                         'computed only the first 2 samples at step 1'):
+        bwd(dh, cache)

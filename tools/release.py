@@ -9,7 +9,9 @@ The solution code in cs231n/ and in the notebook sources marks every student
 part with `### BEGIN SOLUTION` / `### END SOLUTION`. In the release each such
 region becomes a TODO block: comments saying what to compute, the shapes and a
 hint (from grading/hints.toml), then `raise NotImplementedError(...)` naming the
-function and the file. Everything around a region stays as it is.
+function and the file. Everything around a region stays as it is. A region at
+the top level of a Python file, outside any function (helpers that only the
+solution uses), is left out of the release altogether.
 
 The notebooks are built from notebooks/src/ with tools/build_notebooks.py and
 released with every output cleared: the student runs them. Instructor-only
@@ -95,7 +97,8 @@ def find_regions(lines, where):
 
 
 def python_keys(text, regions, where):
-    """The function (Class.method) that holds each region of a Python file."""
+    """The function (Class.method) that holds each region of a Python file;
+    None for a region at the top level of the file (left out of the release)."""
     tree = ast.parse(text, filename=where)
     funcs = []
 
@@ -110,11 +113,17 @@ def python_keys(text, regions, where):
                 visit(child, prefix)
     visit(tree, '')
     keys = []
-    for begin, end, _ in regions:
+    for begin, end, ind in regions:
         holders = [f for f in funcs if f[0] <= begin + 1 and end + 1 <= f[1]]
-        if not holders:
-            raise ReleaseError('%s:%d: a solution region outside any function' % (where, begin + 1))
-        keys.append(max(holders)[2])  # the innermost: the one that starts last
+        if holders:
+            keys.append(max(holders)[2])  # the innermost: the one that starts last
+            continue
+        inside = [n for n in tree.body if n.lineno <= begin + 1 <= n.end_lineno
+                  or n.lineno <= end + 1 <= n.end_lineno]
+        if ind or inside:
+            raise ReleaseError('%s:%d: a solution region outside any function must be at the '
+                               'top level of the file, around whole definitions' % (where, begin + 1))
+        keys.append(None)
     return keys
 
 
@@ -154,13 +163,17 @@ def todo_block(indent, key, hint, what):
 
 
 def strip_text(text, keys, hints, whats, where):
-    """text with every region replaced by its TODO block."""
+    """text with every region replaced by its TODO block (key None: by nothing)."""
     lines = text.splitlines(keepends=True)
     regions = find_regions(lines, where)
     if len(regions) != len(keys):
         raise ReleaseError('%s: %d regions but %d keys' % (where, len(regions), len(keys)))
     out, pos = [], 0
     for (begin, end, ind), key, what in zip(regions, keys, whats):
+        if key is None:
+            out += lines[pos:begin]
+            pos = end + 1
+            continue
         if key not in hints:
             raise ReleaseError('%s:%d: no hint for %r: add a [%s] table to %s'
                                % (where, begin + 1, key, key, HINTS.relative_to(ROOT)))
@@ -191,18 +204,28 @@ def find_todo_blocks(lines, where):
     return blocks
 
 
-def restore_text(released, solution, where='<text>'):
+def restore_text(released, solution, where='<text>', dropped=()):
     """Put the solution regions of `solution` back into the TODO blocks of
-    `released`, in order: the inverse of strip_text."""
+    `released`, in order: the inverse of strip_text. `dropped`: the indices of
+    the regions that the release left out; each goes back where the lines
+    since the region before it say it was."""
     rel = released.splitlines(keepends=True)
     sol = solution.splitlines(keepends=True)
     blocks, regions = find_todo_blocks(rel, where), find_regions(sol, where)
-    if len(blocks) != len(regions):
-        raise ReleaseError('%s: %d TODO blocks but %d solution regions' % (where, len(blocks), len(regions)))
-    out, pos = [], 0
-    for (b, e), (rb, re_, _) in zip(blocks, regions):
-        out += rel[pos:b] + sol[rb:re_ + 1]
-        pos = e + 1
+    if len(blocks) != len(regions) - len(dropped):
+        raise ReleaseError('%s: %d TODO blocks but %d solution regions'
+                           % (where, len(blocks), len(regions) - len(dropped)))
+    out, pos, after, blocks = [], 0, 0, iter(blocks)
+    for k, (rb, re_, _) in enumerate(regions):
+        if k in dropped:
+            n = rb - after        # solution lines since the previous region, as many in the release
+            out += rel[pos:pos + n] + sol[rb:re_ + 1]
+            pos += n
+        else:
+            b, e = next(blocks)
+            out += rel[pos:b] + sol[rb:re_ + 1]
+            pos = e + 1
+        after = re_ + 1
     out += rel[pos:]
     return ''.join(out)
 
@@ -219,7 +242,7 @@ def student_python(relpath, text, hints):
         return text, []
     keys = python_keys(text, regions, relpath)
     whats = ['%s in %s' % (k, relpath) for k in keys]
-    return strip_text(text, keys, hints, whats, relpath), keys
+    return strip_text(text, keys, hints, whats, relpath), [k for k in keys if k is not None]
 
 
 def _build_notebooks_module():
@@ -437,7 +460,9 @@ def restore_release(release_dir):
     for rel, text in solution_sources().items():
         if rel.startswith('notebooks/'):
             continue
-        out[rel] = restore_text((release_dir / rel).read_text(encoding='utf-8'), text, rel)
+        regions = find_regions(text.splitlines(keepends=True), rel)
+        dropped = {k for k, key in enumerate(python_keys(text, regions, rel)) if key is None}
+        out[rel] = restore_text((release_dir / rel).read_text(encoding='utf-8'), text, rel, dropped)
     return out
 
 

@@ -120,23 +120,29 @@ class CaptioningRNN:
 
         loss, grads = 0.0, {}
         ### BEGIN SOLUTION
-        N = features.shape[0]
+        N, T = mask.shape
         # Longest captions first. The loss and the gradients are sums over the
         # minibatch, so the order changes nothing; but then the captions still
-        # running at step t are the first rows, and the backward passes of the
-        # cell layers skip the rows of the captions that have ended.
-        order = np.argsort(-mask.sum(axis=1), kind='stable')
+        # running at step t are the first width[t] rows, and the cell layers
+        # skip the others: a hidden state after a caption's last scored word
+        # reaches no loss, and its gradient is zero.
+        last = np.where(mask.any(axis=1), T - np.argmax(mask[:, ::-1], axis=1), 0)  # (N,)
+        order = np.argsort(-last, kind='stable')
         features, captions_in = features[order], captions_in[order]
         captions_out, mask = captions_out[order], mask[order]
+        width = (last[order][:, None] > np.arange(T)).sum(axis=0)   # (T,), never increasing
         h0 = features @ W_proj + b_proj                        # (N, H)
         # The cell layers work time-major, (T, N, ...), inside: look the words
         # up in that order and hand them over as an (N, T, W) view.
         xT, embed_cache = word_embedding_forward(captions_in.T, W_embed)  # (T, N, W)
         x = xT.transpose(1, 0, 2)                              # (N, T, W)
+        # rnn_forward / lstm_forward as the reference solution computes them,
+        # told how many rows to compute at each step (see rnn_layers.py)
+        from .. import rnn_layers as layers
         if self.cell_type == 'rnn':
-            h, cell_cache = rnn_forward(x, h0, Wx, Wh, b)      # (N, T, H)
+            h, cell_cache = layers._rnn_forward(x, h0, Wx, Wh, b, width)   # (N, T, H)
         else:
-            h, cell_cache = lstm_forward(x, h0, Wx, Wh, b)
+            h, cell_cache = layers._lstm_forward(x, h0, Wx, Wh, b, width)
         # Only unmasked positions add to the loss, so only they need scores:
         # gather them into one sequence of length M = mask.sum() and score that.
         maskT = mask.T                                         # (T, N)
