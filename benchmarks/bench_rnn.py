@@ -223,23 +223,28 @@ def step_gemms(cell, captions):
     has a letter for A, B and C: 't' means a transposed view (C 't': the
     product is written into the transpose of a C-ordered array), 'n' not.
 
-    The backward passes of the cells skip the captions that have ended: the
+    The cells skip the captions that have ended, forward and backward: the
     step t recurrence has one row per caption still running at t, and the
-    weight gradients one row per unmasked position (M in all)."""
+    input projection, dx and the weight gradients one row per unmasked
+    position (M in all)."""
     G = 4 * H if cell == 'lstm' else H
     mask = captions[:, 1:] != NULL
     M = int(mask.sum())
     running = np.sort(mask.sum(axis=1))[::-1]          # caption lengths, longest first
     widths = [int((running > t).sum()) for t in range(T)]
+    steps = sorted(set(widths) - {0}, reverse=True)
     gemms = [
         ('h0 = features W_proj', N, D, H, 1, 'nnn'),
-        ('input projection, all steps', T * N, W, G, 1, 'nnn'),
-        ('recurrence h W_h, per step', N, H, G, T, 'nnn'),
+        ('input projection, all steps', M, W, G, 1, 'nnn'),
+    ]
+    for n in steps:
+        gemms.append(('h W_h, steps with %d running' % n, n, H, G, widths.count(n), 'nnn'))
+    gemms += [
         ('scores at unmasked positions', M, H, V, 1, 'nnn'),
         ('dh = dscores W_vocab^T', M, V, H, 1, 'ntn'),
         ('dW_vocab = h^T dscores', H, M, V, 1, 'tnn'),
     ]
-    for n in sorted(set(widths) - {0}, reverse=True):
+    for n in steps:
         gemms.append(('dh_prev = da W_h^T, steps with %d running' % n, n, G, H,
                       widths.count(n), 'ntt'))
     gemms += [

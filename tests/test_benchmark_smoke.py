@@ -26,7 +26,8 @@ def test_benchmark_quick_run():
 
 
 def test_gemm_replay_lists_the_compacted_products():
-    """The replayed multiplies skip the captions that have ended, as the step does."""
+    """The replayed multiplies skip the captions that have ended, forward and
+    backward, as the step does."""
     sys.path.insert(0, str(REPO / 'benchmarks'))
     try:
         import bench_rnn
@@ -35,9 +36,11 @@ def test_gemm_replay_lists_the_compacted_products():
     model, features, captions = bench_rnn.make_problem('lstm', 'float64')
     gemms = bench_rnn.step_gemms('lstm', captions)
     lengths = (captions[:, 1:] != bench_rnn.NULL).sum(axis=1)
-    per_step = [g for g in gemms if g[0].startswith('dh_prev')]
-    assert sum(g[4] for g in per_step) == lengths.max()          # one product per step with work
-    assert sum(g[1] * g[4] for g in per_step) == lengths.sum()   # one row per unmasked position
+    for prefix in ('h W_h', 'dh_prev'):
+        per_step = [g for g in gemms if g[0].startswith(prefix)]
+        assert sum(g[4] for g in per_step) == lengths.max()          # one product per step with work
+        assert sum(g[1] * g[4] for g in per_step) == lengths.sum()   # one row per unmasked position
     flops = {g[0]: 2 * g[1] * g[2] * g[3] * g[4] for g in gemms}
     W, H = bench_rnn.W, bench_rnn.H
     assert flops['[dW_x; dW_h] = [x, h]^T da'] == 2 * (W + H) * lengths.sum() * 4 * H
+    assert flops['input projection, all steps'] == 2 * lengths.sum() * W * 4 * H
