@@ -288,8 +288,8 @@ def minor_faults():
 
 
 def interleaved_times(funcs, repeats, warmup, block=5, pause=0.2):
-    """Seconds per call (median, first and third quartile) and minor page faults
-    per call of each function.
+    """Seconds per call (median, first and third quartile), minor page faults
+    per call, and the median of each turn (one per round) of each function.
 
     The functions take turns, in a rotating order, so that a change in the load
     of the machine hits all of them alike. A turn is: a pause, one untimed call,
@@ -302,19 +302,31 @@ def interleaved_times(funcs, repeats, warmup, block=5, pause=0.2):
         for name in names:
             funcs[name]()
     times = {name: [] for name in names}
+    turns = {name: [] for name in names}
     faults = {name: 0 for name in names}
     for r in range(-(-repeats // block)):
         for name in names[r % len(names):] + names[:r % len(names)]:
             time.sleep(pause)
             funcs[name]()
+            turn = []
             for _ in range(min(block, repeats - r * block)):
                 f0 = minor_faults()
                 t0 = time.perf_counter()
                 funcs[name]()
-                times[name].append(time.perf_counter() - t0)
+                turn.append(time.perf_counter() - t0)
                 faults[name] += minor_faults() - f0
-    return {name: (np.percentile(times[name], [50, 25, 75]), faults[name] / repeats)
+            times[name] += turn
+            turns[name].append(np.median(turn))
+    return {name: (np.percentile(times[name], [50, 25, 75]), faults[name] / repeats, turns[name])
             for name in names}
+
+
+def paired_ratios(res, name):
+    """Our time / theirs, round by round (the turns of one round are seconds
+    apart, so a change in the load of the machine hits both): the median and
+    quartiles of the per-round ratios, and the number of rounds."""
+    r = np.asarray(res['ours'][2]) / np.asarray(res[name][2])
+    return np.percentile(r, [50, 25, 75]), len(r)
 
 
 def blas_info():
@@ -398,6 +410,12 @@ def run_case(cell, dtype, repeats, warmup, block, pause, torch_packed=False):
                      'ours / it: %.2fx' % (t_packed * 1e3, t_packed / t_torch, med / 1e3 / t_packed))
     notes.append('%d unmasked positions of %d; GEMMs %.2f GFLOP per step, replayed at %.0f GFLOP/s'
                  % (M, N * T, gemm.flops / 1e9, gemm.flops / res['gemm'][0][0] / 1e9))
+    paired = []
+    for name in ('torch', 'gemm'):
+        if name in res:
+            (m, lo, hi), rounds = paired_ratios(res, name)
+            paired.append('%s %.2fx (quartiles %.2f-%.2f)' % (name, m, lo, hi))
+    notes.append('ours / theirs round by round, over %d rounds: %s' % (rounds, ', '.join(paired)))
     return res, notes
 
 

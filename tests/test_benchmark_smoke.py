@@ -18,6 +18,7 @@ def test_benchmark_quick_run():
     assert m and float(m.group(1)) < 1e-5 and float(m.group(2)) < 1e-4, out
     assert re.search(r'^rnn\s+float32\s+[\d.]+\s', out, re.M), out
     assert 'gradient dtypes: ours float32' in out
+    assert re.search(r'ours / theirs round by round, over 1 rounds: .*gemm [\d.]+x', out), out
     if 'torch not importable' not in out:
         for what in ('torch loss', 'torch packed loss'):
             m = re.search(what + r' differs by (\S+)', out)
@@ -44,3 +45,15 @@ def test_gemm_replay_lists_the_compacted_products():
     W, H = bench_rnn.W, bench_rnn.H
     assert flops['[dW_x; dW_h] = [x, h]^T da'] == 2 * (W + H) * lengths.sum() * 4 * H
     assert flops['input projection, all steps'] == 2 * lengths.sum() * W * 4 * H
+
+
+def test_paired_ratios_pair_the_turns_of_each_round():
+    sys.path.insert(0, str(REPO / 'benchmarks'))
+    try:
+        import bench_rnn
+    finally:
+        sys.path.pop(0)
+    # the machine slows down 3x in round 2: both contenders feel it, the ratio does not
+    res = {'ours': (None, 0, [1.0, 3.0, 1.1, 0.9, 1.0]), 'torch': (None, 0, [2.0, 6.0, 2.0, 2.0, 2.5])}
+    (med, lo, hi), rounds = bench_rnn.paired_ratios(res, 'torch')
+    assert rounds == 5 and med == 0.5 and lo == 0.45 and hi == 0.5
