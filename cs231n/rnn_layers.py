@@ -402,15 +402,9 @@ def _live_widths(dh):
     Returns:
     - width: Integer array of shape (T,), never increasing with t
     """
-    return _widths_of(np.any(dh != 0, axis=2))
-
-
-def _widths_of(live):
-    """For a boolean (N, T) array of the (sample, step) pairs that matter: how
-    many first samples the computation must keep at each step, (T,). A step
-    matters to a sample when that step or a later one does."""
-    N = live.shape[0]
-    reach = np.logical_or.accumulate(live[:, ::-1], axis=1)[:, ::-1]  # (N, T)
+    N = dh.shape[0]
+    live = np.any(dh != 0, axis=2)                                    # (N, T)
+    reach = np.logical_or.accumulate(live[:, ::-1], axis=1)[:, ::-1]  # a gradient at t or later
     return (reach * np.arange(1, N + 1)[:, None]).max(axis=0, initial=0)
 
 
@@ -448,7 +442,7 @@ def _rows_of_steps(arrays, width):
 
 
 def _steps_of_rows(rows, width, N):
-    """The inverse of rows_of_steps: (M, K) rows back to (T, N, K), zeros elsewhere."""
+    """The inverse of _rows_of_steps: (M, K) rows back to (T, N, K), zeros elsewhere."""
     T, K = len(width), rows.shape[1]
     if (width == N).all():
         return rows.reshape(T, N, K)
