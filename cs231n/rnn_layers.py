@@ -454,6 +454,16 @@ def _steps_of_rows(rows, width, N):
     return out
 
 
+def _forward_setup(x, h0, Wx, Wh, b, width):
+    """What both forward passes start from: the sizes, the dtype, the widths
+    and their row offsets, and x time-major, (T, N, D), in that dtype."""
+    N, T, D = x.shape
+    dt = _dtype(x, h0, Wx, Wh, b)
+    width = _check_width(width, N, T)
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt)
+    return N, T, D, h0.shape[1], dt, width, _offsets(width), xt
+
+
 def _backward_widths(dh, fwd_width):
     """The widths of a backward pass, checked against those of its forward pass."""
     width = _live_widths(dh)
@@ -472,12 +482,7 @@ def _backward_widths(dh, fwd_width):
 def _rnn_forward(x, h0, Wx, Wh, b, width=None):
     """rnn_forward; with `width` (T,) step t computes only the first width[t]
     samples, and the others' hidden states are 0."""
-    N, T, D = x.shape
-    H = h0.shape[1]
-    dt = _dtype(x, h0, Wx, Wh, b)
-    width = _check_width(width, N, T)
-    off = _offsets(width)
-    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt)  # (T, N, D), time-major
+    N, T, D, H, dt, width, off, xt = _forward_setup(x, h0, Wx, Wh, b, width)  # xt (T, N, D)
     # hs[0] is h0 and hs[t + 1] the state after step t: hs[:-1] are the previous states
     hs = np.empty((T + 1, N, H), dtype=dt)
     hs[0] = h0
@@ -564,13 +569,8 @@ def _sigmoid_inplace(a):
 def _lstm_forward(x, h0, Wx, Wh, b, width=None):
     """lstm_forward; with `width` (T,) step t computes only the first width[t]
     samples, and the others' hidden states are 0."""
-    N, T, D = x.shape
-    H = h0.shape[1]
-    dt = _dtype(x, h0, Wx, Wh, b)
-    width = _check_width(width, N, T)
-    off = _offsets(width)
+    N, T, D, H, dt, width, off, xt = _forward_setup(x, h0, Wx, Wh, b, width)  # xt (T, N, D)
     Wh_ = Wh.astype(dt, copy=False)
-    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt)   # (T, N, D), time-major
     pre = _rows_of_steps([xt], width) @ Wx.astype(dt, copy=False)  # (M, 4H): input projection of all steps
     b4 = b.astype(dt, copy=False).reshape(4, 1, H)
     # The gates of every step, gate-major: i, f, o, g as contiguous (N, H)
