@@ -371,15 +371,16 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
 # - the input projection of all time steps is one matrix multiply, buffers
 #   are allocated once, and the weight gradients are one multiply over all
 #   steps;
-# - elementwise LSTM work runs on contiguous gate-major (4, N, H) blocks;
+# - elementwise LSTM work runs on contiguous gate-major blocks;
 # - they skip, exactly, the samples that no longer matter from some step on
-#   (captions that have ended). The backward passes see it in dh: a sample
-#   whose upstream gradient is zero from step t on gets zero gradient there.
-#   The forward passes cannot see it in their inputs, so _rnn_forward and
-#   _lstm_forward take an optional `width`: at step t only the samples
-#   0..width[t]-1 are computed. CaptioningRNN.loss sorts its minibatch
-#   longest caption first and passes the widths; rnn_forward and lstm_forward
-#   compute every sample.
+#   (captions that have ended). The cells work on a "rows" layout: a sequence
+#   of T steps in which step t has width[t] samples, the first width[t] of
+#   the minibatch (width never increases), stored step after step as one
+#   (M, K) array, M = width.sum(). Step t is rows off[t]:off[t + 1].
+#   CaptioningRNN.loss sorts its minibatch longest caption first and works
+#   in that layout from the word vectors to the scores and back.
+#   rnn_forward and lstm_forward compute every sample (width[t] = N); their
+#   backward passes find in dh which samples have ended and skip those.
 # ----------------------------------------------------------------------------
 
 def _dtype(*arrays):
@@ -424,21 +425,11 @@ def _check_width(width, N, T):
     return width
 
 
-def _rows_of_steps(arrays, width):
-    """The rows 0..width[t]-1 of every step t of (T, N, K_i) arrays, side by
-    side: one (M, sum of K_i) array, M = width.sum()."""
-    T, N = arrays[0].shape[:2]
-    if (width == N).all() and len(arrays) == 1:
-        return arrays[0].reshape(T * N, -1)
-    out = np.empty((int(width.sum()), sum(a.shape[2] for a in arrays)), dtype=arrays[0].dtype)
-    start = 0
-    for t in range(T):
-        col = 0
-        for a in arrays:
-            out[start:start + width[t], col:col + a.shape[2]] = a[t, :width[t]]
-            col += a.shape[2]
-        start += width[t]
-    return out
+def _rows_of_steps(a, width):
+    """The rows 0..width[t]-1 of every step t of a (T, N, K) array, one step
+    after the other: (M, K), M = width.sum(). May be a view of a."""
+    T, N, K = a.shape
+    return a.reshape(T * N, K) if (width == N).all() else a[np.arange(N) < width[:, None]]
 
 
 def _steps_of_rows(rows, width, N):
@@ -447,21 +438,29 @@ def _steps_of_rows(rows, width, N):
     if (width == N).all():
         return rows.reshape(T, N, K)
     out = np.zeros((T, N, K), dtype=rows.dtype)
-    start = 0
-    for t in range(T):
-        out[t, :width[t]] = rows[start:start + width[t]]
-        start += width[t]
+    out[np.arange(N) < width[:, None]] = rows
     return out
 
 
-def _forward_setup(x, h0, Wx, Wh, b, width):
-    """What both forward passes start from: the sizes, the dtype, the widths
-    and their row offsets, and x time-major, (T, N, D), in that dtype."""
-    N, T, D = x.shape
-    dt = _dtype(x, h0, Wx, Wh, b)
-    width = _check_width(width, N, T)
-    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dt)
-    return N, T, D, h0.shape[1], dt, width, _offsets(width), xt
+def _narrower_rows(width, narrow):
+    """Indices of the rows of a rows-layout array of widths `width` that hold
+    the first narrow[t] samples of every step t (narrow <= width)."""
+    off = _offsets(width)
+    return np.concatenate([off[t] + np.arange(n) for t, n in enumerate(narrow)] + [np.zeros(0, int)])
+
+
+def _inputs_and_prev_h(xr, h0, hr, width):
+    """[x, prev_h] of every row, (M, D + H): the left operand of the
+    weight-gradient product. The previous hidden state of the first n rows of
+    step t is h0 (t = 0) or the first n rows of step t - 1."""
+    off = _offsets(width)
+    D, H = xr.shape[1], h0.shape[1]
+    out = np.empty((off[-1], D + H), dtype=hr.dtype)
+    out[:, :D] = xr
+    for t, n in enumerate(width):
+        prev = h0 if t == 0 else hr[off[t - 1]:]
+        out[off[t]:off[t + 1], D:] = prev[:n]
+    return out
 
 
 def _backward_widths(dh, fwd_width):
@@ -475,66 +474,121 @@ def _backward_widths(dh, fwd_width):
     return width
 
 
+def _sequence_forward(rows_forward, x, h0, Wx, Wh, b, width):
+    """rnn_forward / lstm_forward on (N, T, D) inputs through a rows-layout
+    forward pass; with `width` (T,) step t computes only the first width[t]
+    samples, and the others' hidden states are 0."""
+    N, T, D = x.shape
+    width = _check_width(width, N, T)
+    xr = _rows_of_steps(x.transpose(1, 0, 2), width)           # (M, D)
+    hr, cache = rows_forward(xr, h0, Wx, Wh, b, width)         # (M, H)
+    return _steps_of_rows(hr, width, N).transpose(1, 0, 2), cache  # (N, T, H)
+
+
+def _sequence_backward(rows_backward, narrow, dh, cache):
+    """rnn_backward / lstm_backward on (N, T, H) gradients: skips the samples
+    whose gradient is zero from some step on, then runs the rows-layout
+    backward pass. narrow(cache, rows, width) keeps only those rows."""
+    fwd_width = cache[-1]
+    N = dh.shape[0]
+    width = _backward_widths(dh, fwd_width)
+    if (width < fwd_width).any():
+        cache = narrow(cache, _narrower_rows(fwd_width, width), width)
+    dhr = _rows_of_steps(dh.transpose(1, 0, 2), width)        # (M, H)
+    dhr = np.array(dhr, dtype=cache[0].dtype, copy=np.may_share_memory(dhr, dh))
+    dxr, dh0, dWx, dWh, db = rows_backward(dhr, cache)
+    return _steps_of_rows(dxr, width, N).transpose(1, 0, 2), dh0, dWx, dWh, db
+
+
 # ----------------------------------------------------------------------------
 # Vanilla RNN
 # ----------------------------------------------------------------------------
 
-def _rnn_forward(x, h0, Wx, Wh, b, width=None):
-    """rnn_forward; with `width` (T,) step t computes only the first width[t]
-    samples, and the others' hidden states are 0."""
-    N, T, D, H, dt, width, off, xt = _forward_setup(x, h0, Wx, Wh, b, width)  # xt (T, N, D)
-    # hs[0] is h0 and hs[t + 1] the state after step t: hs[:-1] are the previous states
-    hs = np.empty((T + 1, N, H), dtype=dt)
-    hs[0] = h0
-    if off[-1] == T * N:   # every sample at every step: the projection goes straight into hs
-        pre = hs[1:].reshape(T * N, H)
-        np.matmul(xt.reshape(T * N, D), Wx.astype(dt, copy=False), out=pre)
-    else:
-        pre = _rows_of_steps([xt], width) @ Wx.astype(dt, copy=False)  # (M, H)
-    pre += b                                                   # input projection of all steps
-    Wh_ = Wh.astype(dt, copy=False)
-    rec = np.empty((N, H), dtype=dt)  # the recurrent term of one step
-    for t in range(T):
-        n = width[t]
-        a = hs[t + 1, :n]
-        np.add(pre[off[t]:off[t + 1]], np.matmul(hs[t, :n], Wh_, out=rec[:n]), out=a)  # (n, H)
-        np.tanh(a, out=a)
-        hs[t + 1, n:] = 0
-    h = hs[1:].transpose(1, 0, 2)     # (N, T, H) view
-    cache = (xt, Wx, Wh_, hs, width)
-    return h, cache
+def _rnn_rows_forward(xr, h0, Wx, Wh, b, width):
+    """The RNN forward pass in the rows layout (see above).
 
+    Inputs:
+    - xr: Inputs, of shape (M, D): rows off[t]:off[t + 1] are those of
+      samples 0..width[t]-1 at step t
+    - h0: Initial hidden state, of shape (N, H)
+    - Wx, Wh, b: as in rnn_forward
+    - width: Integer array of shape (T,), never increasing, summing to M
 
-def _rnn_backward(dh, cache):
-    """rnn_backward, after either kind of forward pass."""
-    xt, Wx, Wh, hs, fwd_width = cache
-    T, N, D = xt.shape
-    dt = hs.dtype
-    H = hs.shape[2]
-    # Captions that have ended get zero gradient: at step t only the samples
-    # 0..width[t]-1 need work (all of them if the batch is not sorted by length).
-    width = _backward_widths(dh, fwd_width)
+    Returns a tuple of:
+    - hr: Hidden states, of shape (M, H), in the layout of xr
+    - cache: Values needed by _rnn_rows_backward
+    """
+    dt = _dtype(xr, h0, Wx, Wh, b)
     off = _offsets(width)
-    dA = np.empty((off[-1], H), dtype=dt)      # gradients of the pre-activations, those rows only
+    N, H = h0.shape
+    xr, h0, Wh = (a.astype(dt, copy=False) for a in (xr, h0, Wh))
+    hr = xr @ Wx.astype(dt, copy=False)     # (M, H): the input projection of every step
+    hr += b
+    rec = np.empty((N, H), dtype=dt)         # the recurrent term of one step
+    prev = h0
+    for t in range(np.count_nonzero(width)):
+        n = width[t]
+        a = hr[off[t]:off[t + 1]]            # (n, H)
+        a += np.matmul(prev[:n], Wh, out=rec[:n])
+        np.tanh(a, out=a)
+        prev = a
+    return hr, (xr, h0, Wx, Wh, hr, width)
+
+
+def _rnn_rows_backward(dhr, cache):
+    """The RNN backward pass in the rows layout.
+
+    Inputs:
+    - dhr: Upstream gradients of the hidden states, of shape (M, H), in the
+      layout of the forward pass; overwritten (it becomes the gradient of the
+      pre-activations)
+    - cache: Cache from _rnn_rows_forward
+
+    Returns a tuple of:
+    - dxr: Gradient of the inputs, of shape (M, D)
+    - dh0, dWx, dWh, db: as in rnn_backward
+    """
+    xr, h0, Wx, Wh, hr, width = cache
+    off = _offsets(width)
+    N, H = h0.shape
+    dt = hr.dtype
+    dA = dhr                                   # gradients of the pre-activations, in place
     dprev_hT = np.zeros((H, N), dtype=dt)      # dprev_h, transposed: its product is faster so
     dtanh = np.empty((N, H), dtype=dt)
     WhT = Wh.T
     for t in range(np.count_nonzero(width) - 1, -1, -1):  # back from the last step with work
         n = width[t]
         da = dA[off[t]:off[t + 1]]                 # (n, H)
-        np.add(dh[:n, t], dprev_hT[:, :n].T, out=da)  # from the loss and from step t + 1
+        da += dprev_hT[:, :n].T                    # from step t + 1 (zero for the rows it lacks)
+        h = hr[off[t]:off[t + 1]]
         d = dtanh[:n]
-        np.multiply(hs[t + 1, :n], hs[t + 1, :n], out=d)
+        np.multiply(h, h, out=d)
         np.subtract(1, d, out=d)                   # tanh'(a) = 1 - tanh(a)^2
         da *= d                                    # gradient of the pre-activation at step t
         np.matmul(da, WhT, out=dprev_hT[:, :n].T)  # (n, H)
-    dx = _steps_of_rows(dA @ Wx.T.astype(dt, copy=False), width, N).transpose(1, 0, 2)  # (N, T, D)
+    dxr = dA @ Wx.T.astype(dt, copy=False)       # (M, D)
     # dWx and dWh in one product: [x, prev_h] (M, D + H) against dA
-    dW = _rows_of_steps([xt, hs[:-1]], width).T @ dA  # (D + H, H)
-    dWx, dWh = dW[:D], dW[D:]
-    db = dA.sum(axis=0)                                       # (H,)
+    dW = _inputs_and_prev_h(xr, h0, hr, width).T @ dA   # (D + H, H)
+    D = xr.shape[1]
+    db = dA.sum(axis=0)                          # (H,)
     dh0 = np.ascontiguousarray(dprev_hT.T)
-    return dx, dh0, dWx, dWh, db
+    return dxr, dh0, dW[:D], dW[D:], db
+
+
+def _rnn_narrow(cache, rows, width):
+    xr, h0, Wx, Wh, hr, _ = cache
+    return xr[rows], h0, Wx, Wh, hr[rows], width
+
+
+def _rnn_forward(x, h0, Wx, Wh, b, width=None):
+    """rnn_forward; with `width` (T,) step t computes only the first width[t]
+    samples, and the others' hidden states are 0."""
+    return _sequence_forward(_rnn_rows_forward, x, h0, Wx, Wh, b, width)
+
+
+def _rnn_backward(dh, cache):
+    """rnn_backward, after either kind of forward pass."""
+    return _sequence_backward(_rnn_rows_backward, _rnn_narrow, dh, cache)
 
 
 # ----------------------------------------------------------------------------
@@ -566,55 +620,52 @@ def _sigmoid_inplace(a):
     return a
 
 
-def _lstm_forward(x, h0, Wx, Wh, b, width=None):
-    """lstm_forward; with `width` (T,) step t computes only the first width[t]
-    samples, and the others' hidden states are 0."""
-    N, T, D, H, dt, width, off, xt = _forward_setup(x, h0, Wx, Wh, b, width)  # xt (T, N, D)
-    Wh_ = Wh.astype(dt, copy=False)
-    pre = _rows_of_steps([xt], width) @ Wx.astype(dt, copy=False)  # (M, 4H): input projection of all steps
+def _lstm_rows_forward(xr, h0, Wx, Wh, b, width):
+    """The LSTM forward pass in the rows layout: inputs and returns as in
+    _rnn_rows_forward, with the weights of lstm_forward."""
+    dt = _dtype(xr, h0, Wx, Wh, b)
+    off = _offsets(width)
+    M, (N, H) = off[-1], h0.shape
+    xr, h0, Wh = (a.astype(dt, copy=False) for a in (xr, h0, Wh))
+    pre = xr @ Wx.astype(dt, copy=False)         # (M, 4H): the input projection of every step
     b4 = b.astype(dt, copy=False).reshape(4, 1, H)
-    # The gates of every step, gate-major: i, f, o, g as contiguous (N, H)
-    # blocks, on which elementwise work is several times faster than on
-    # column slices of the (N, 4H) activations.
-    gates = np.empty((T, 4, N, H), dtype=dt)
-    hs = np.empty((T + 1, N, H), dtype=dt)       # hs[t + 1] = h after step t
-    cs = np.empty((T + 1, N, H), dtype=dt)       # cs[t + 1] = c after step t
-    cs[0] = 0                                    # c0 = 0
-    tcs = np.empty((T, N, H), dtype=dt)          # tanh(c) of every step
-    hs[0] = h0
+    # The gates i, f, o, g gate-major: gates[:, rows of step t] is (4, n, H),
+    # contiguous blocks, on which elementwise work is several times faster
+    # than on column slices of the (n, 4H) activations.
+    gates = np.empty((4, M, H), dtype=dt)
+    hr = np.empty((M, H), dtype=dt)
+    cr = np.empty((M, H), dtype=dt)              # cell states
+    tcr = np.empty((M, H), dtype=dt)             # tanh of the cell states
+    c0 = np.zeros((N, H), dtype=dt)
     rec = np.empty((N, 4 * H), dtype=dt)         # the recurrent term of one step
     ig = np.empty((N, H), dtype=dt)
-    for t in range(T):
-        n = width[t]
-        a = pre[off[t]:off[t + 1]]
-        a += np.matmul(hs[t, :n], Wh_, out=rec[:n])  # (n, 4H)
-        gt = gates[t][:, :n]
+    prev_h, prev_c = h0, c0
+    for t in range(np.count_nonzero(width)):
+        n, s = width[t], slice(off[t], off[t + 1])
+        a = pre[s]
+        a += np.matmul(prev_h[:n], Wh, out=rec[:n])  # (n, 4H)
+        gt = gates[:, s]
         np.add(a.reshape(n, 4, H).transpose(1, 0, 2), b4, out=gt)  # + b, to (4, n, H)
         i, f, o, g = gt
         _sigmoid_inplace(gt[:3])                  # i, f, o in one go
         np.tanh(g, out=g)
-        c = cs[t + 1, :n]
-        np.multiply(f, cs[t, :n], out=c)
+        c = cr[s]
+        np.multiply(f, prev_c[:n], out=c)
         c += np.multiply(i, g, out=ig[:n])       # c = f * prev_c + i * g
-        np.tanh(c, out=tcs[t, :n])
-        np.multiply(o, tcs[t, :n], out=hs[t + 1, :n])  # h = o * tanh(c)
-        hs[t + 1, n:] = 0
-    h = hs[1:].transpose(1, 0, 2)                # (N, T, H) view
-    cache = (xt, Wx, Wh_, hs, cs, tcs, gates, width)
-    return h, cache
+        np.tanh(c, out=tcr[s])
+        np.multiply(o, tcr[s], out=hr[s])        # h = o * tanh(c)
+        prev_h, prev_c = hr[s], c
+    return hr, (xr, h0, c0, Wx, Wh, hr, cr, tcr, gates, width)
 
 
-def _lstm_backward(dh, cache):
-    """lstm_backward, after either kind of forward pass."""
-    xt, Wx, Wh, hs, cs, tcs, gates, fwd_width = cache
-    T, N, H = tcs.shape
-    D = xt.shape[2]
-    dt = hs.dtype
-    # Captions that have ended get zero gradient: at step t only the samples
-    # 0..width[t]-1 need work (all of them if the batch is not sorted by length).
-    width = _backward_widths(dh, fwd_width)
+def _lstm_rows_backward(dhr, cache):
+    """The LSTM backward pass in the rows layout: inputs and returns as in
+    _rnn_rows_backward (dhr is only read), with the gradients of lstm_backward."""
+    xr, h0, c0, Wx, Wh, hr, cr, tcr, gates, width = cache
     off = _offsets(width)
-    dA = np.empty((off[-1], 4 * H), dtype=dt)    # gradients of the activations a, those rows only
+    (N, H), D = h0.shape, xr.shape[1]
+    dt = hr.dtype
+    dA = np.empty((off[-1], 4 * H), dtype=dt)    # gradients of the activations
     dprev_hT = np.zeros((H, N), dtype=dt)        # dprev_h, transposed: its product is faster so
     dc_ = np.zeros((N, H), dtype=dt)             # gradient of the cell state
     dnext_ = np.empty((N, H), dtype=dt)
@@ -623,15 +674,15 @@ def _lstm_backward(dh, cache):
     tmp3_ = np.empty((3, N, H), dtype=dt)
     WhT = Wh.T
     for t in range(np.count_nonzero(width) - 1, -1, -1):  # back from the last step with work
-        n = width[t]
+        n, s = width[t], slice(off[t], off[t + 1])
         # the first n rows of every buffer: contiguous blocks
-        gt = gates[t][:, :n]                               # (4, n, H): see lstm_forward
+        gt = gates[:, s]                                   # (4, n, H)
         gi, gf, go, gg = gt
         dgt = dg_[:, :n]
         di, df, do, dg = dgt
         dnext_h, tmp, dc, tmp3 = dnext_[:n], tmp_[:n], dc_[:n], tmp3_[:, :n]
-        np.add(dh[:n, t], dprev_hT[:, :n].T, out=dnext_h)  # from the loss and from step t + 1
-        tc = tcs[t, :n]
+        np.add(dhr[s], dprev_hT[:, :n].T, out=dnext_h)     # from the loss and from step t + 1
+        tc = tcr[s]
         np.multiply(dnext_h, tc, out=do)                   # do = dh * tanh(c)
         np.multiply(tc, tc, out=tmp)
         np.subtract(1, tmp, out=tmp)
@@ -639,25 +690,41 @@ def _lstm_backward(dh, cache):
         tmp *= dnext_h
         dc += tmp                                          # dc += dh * o * (1 - tanh(c)^2)
         np.multiply(dc, gg, out=di)                        # di = dc * g
-        np.multiply(dc, cs[t, :n], out=df)                 # df = dc * prev_c
+        prev_c = c0 if t == 0 else cr[off[t - 1]:]
+        np.multiply(dc, prev_c[:n], out=df)                # df = dc * prev_c
         np.multiply(dc, gi, out=dg)                        # dg = dc * i
         dc *= gf                                           # dprev_c
         # through the nonlinearities: s' = s (1 - s) for i, f, o and t' = 1 - t^2 for g
-        s = gt[:3]
-        np.subtract(1, s, out=tmp3)
-        tmp3 *= s
+        sg = gt[:3]
+        np.subtract(1, sg, out=tmp3)
+        tmp3 *= sg
         dgt[:3] *= tmp3
         np.multiply(gg, gg, out=tmp)
         np.subtract(1, tmp, out=tmp)
         dg *= tmp
-        da = dA[off[t]:off[t + 1]]                         # (n, 4H)
+        da = dA[s]                                         # (n, 4H)
         np.copyto(da.reshape(n, 4, H).transpose(1, 0, 2), dgt)
         np.matmul(da, WhT, out=dprev_hT[:, :n].T)          # (n, H)
-    dx = _steps_of_rows(dA @ Wx.T.astype(dt, copy=False), width, N).transpose(1, 0, 2)  # (N, T, D)
+    dxr = dA @ Wx.T.astype(dt, copy=False)                 # (M, D)
     # dWx and dWh in one product: [x, prev_h] (M, D + H) against dA
-    dW = _rows_of_steps([xt, hs[:-1]], width).T @ dA  # (D + H, 4H)
-    dWx, dWh = dW[:D], dW[D:]
-    db = dA.sum(axis=0)                                       # (4H,)
+    dW = _inputs_and_prev_h(xr, h0, hr, width).T @ dA     # (D + H, 4H)
+    db = dA.sum(axis=0)                                    # (4H,)
     dh0 = np.ascontiguousarray(dprev_hT.T)
-    return dx, dh0, dWx, dWh, db
+    return dxr, dh0, dW[:D], dW[D:], db
+
+
+def _lstm_narrow(cache, rows, width):
+    xr, h0, c0, Wx, Wh, hr, cr, tcr, gates, _ = cache
+    return xr[rows], h0, c0, Wx, Wh, hr[rows], cr[rows], tcr[rows], gates[:, rows], width
+
+
+def _lstm_forward(x, h0, Wx, Wh, b, width=None):
+    """lstm_forward; with `width` (T,) step t computes only the first width[t]
+    samples, and the others' hidden states are 0."""
+    return _sequence_forward(_lstm_rows_forward, x, h0, Wx, Wh, b, width)
+
+
+def _lstm_backward(dh, cache):
+    """lstm_backward, after either kind of forward pass."""
+    return _sequence_backward(_lstm_rows_backward, _lstm_narrow, dh, cache)
 ### END SOLUTION

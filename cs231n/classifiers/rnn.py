@@ -123,51 +123,53 @@ class CaptioningRNN:
         N, T = mask.shape
         # Longest captions first. The loss and the gradients are sums over the
         # minibatch, so the order changes nothing; but then the captions still
-        # running at step t are the first width[t] rows, and the cell layers
-        # skip the others: a hidden state after a caption's last scored word
-        # reaches no loss, and its gradient is zero.
+        # running at step t are the first width[t] rows, and the cells skip the
+        # others: a hidden state after a caption's last scored word reaches no
+        # loss, and its gradient is zero.
         last = np.where(mask.any(axis=1), T - np.argmax(mask[:, ::-1], axis=1), 0)  # (N,)
         order = np.argsort(-last, kind='stable')
         features, captions_in = features[order], captions_in[order]
         captions_out, mask = captions_out[order], mask[order]
         width = (last[order][:, None] > np.arange(T)).sum(axis=0)   # (T,), never increasing
+        # From the word vectors to the scores and back, the model works on the
+        # rows the cells compute, step after step: (step t, sample n) for
+        # n < width[t], M rows in all ("rows layout", see rnn_layers.py).
+        running = np.arange(N) < width[:, None]               # (T, N)
         h0 = features @ W_proj + b_proj                        # (N, H)
-        # The cell layers work time-major, (T, N, ...), inside: look the words
-        # up in that order and hand them over as an (N, T, W) view.
-        xT, embed_cache = word_embedding_forward(captions_in.T, W_embed)  # (T, N, W)
-        x = xT.transpose(1, 0, 2)                              # (N, T, W)
+        xr, embed_cache = word_embedding_forward(captions_in.T[running][None], W_embed)  # (1, M, W)
         # rnn_forward / lstm_forward as the reference solution computes them,
-        # told how many rows to compute at each step (see rnn_layers.py)
+        # in that layout (see rnn_layers.py)
         from .. import rnn_layers as layers
         if self.cell_type == 'rnn':
-            h, cell_cache = layers._rnn_forward(x, h0, Wx, Wh, b, width)   # (N, T, H)
+            forward, backward = layers._rnn_rows_forward, layers._rnn_rows_backward
         else:
-            h, cell_cache = layers._lstm_forward(x, h0, Wx, Wh, b, width)
-        # Only unmasked positions add to the loss, so only they need scores:
-        # gather them into one sequence of length M = mask.sum() and score that.
-        maskT = mask.T                                         # (T, N)
-        h_valid = h.transpose(1, 0, 2)[maskT][None]            # (1, M, H)
-        scores, affine_cache = temporal_affine_forward(h_valid, W_vocab, b_vocab)  # (1, M, V)
+            forward, backward = layers._lstm_rows_forward, layers._lstm_rows_backward
+        hr, cell_cache = forward(xr[0], h0, Wx, Wh, b, width)  # (M, H)
+        # Only unmasked positions add to the loss, so only they need scores. A
+        # running row is unmasked unless its target is a <NULL> inside a caption.
+        scored = mask.T[running]                               # (M,)
+        holes = not scored.all()
+        h_scored = (hr[scored] if holes else hr)[None]        # (1, S, H)
+        scores, affine_cache = temporal_affine_forward(h_scored, W_vocab, b_vocab)  # (1, S, V)
         loss, dscores = temporal_softmax_loss(
-            scores, captions_out.T[maskT][None], np.ones((1, h_valid.shape[1]), dtype=bool))
+            scores, captions_out.T[running][scored][None], np.ones(h_scored.shape[:2], dtype=bool))
         loss /= N                                              # average over the minibatch
         dscores /= N
         # Large arrays are dropped (del) as soon as they are used up: the arrays
         # made next then reuse their memory instead of fresh pages.
         del scores
 
-        dh_valid, grads['W_vocab'], grads['b_vocab'] = temporal_affine_backward(dscores, affine_cache)
-        del dscores, affine_cache, h_valid
-        dhT = np.zeros((h.shape[1], N, h.shape[2]), dtype=h.dtype)  # (T, N, H)
-        dhT[maskT] = dh_valid[0]
-        del dh_valid
-        dh = dhT.transpose(1, 0, 2)                            # (N, T, H)
-        if self.cell_type == 'rnn':
-            dx, dh0, grads['Wx'], grads['Wh'], grads['b'] = rnn_backward(dh, cell_cache)
+        dh_scored, grads['W_vocab'], grads['b_vocab'] = temporal_affine_backward(dscores, affine_cache)
+        del dscores, affine_cache, h_scored
+        if holes:
+            dhr = np.zeros_like(hr)
+            dhr[scored] = dh_scored[0]
         else:
-            dx, dh0, grads['Wx'], grads['Wh'], grads['b'] = lstm_backward(dh, cell_cache)
-        del cell_cache, h, x, xT
-        grads['W_embed'] = word_embedding_backward(dx.transpose(1, 0, 2), embed_cache)
+            dhr = dh_scored[0]                                 # (M, H)
+        del dh_scored
+        dxr, dh0, grads['Wx'], grads['Wh'], grads['b'] = backward(dhr, cell_cache)
+        del cell_cache, hr, dhr
+        grads['W_embed'] = word_embedding_backward(dxr[None], embed_cache)
         grads['W_proj'] = features.T @ dh0
         grads['b_proj'] = dh0.sum(axis=0)
         ### END SOLUTION
