@@ -219,9 +219,12 @@ class TorchStep:
 def step_gemms(cell, captions):
     """The matrix multiplies of one CaptioningRNN.loss call, listed by hand from
     cs231n/classifiers/rnn.py and cs231n/rnn_layers.py, as
-    (what, m, k, n, how many, layout): C (m, n) = A (m, k) B (k, n). The layout
-    has a letter for A, B and C: 't' means a transposed view (C 't': the
-    product is written into the transpose of a C-ordered array), 'n' not.
+    (what, m, k, n, how many, layout, stack): C (m, n) = A (m, k) B (k, n).
+    The layout has a letter for A, B and C: 't' means a transposed view (C
+    't': the product is written into the transpose of a C-ordered array), 'n'
+    not. With stack s > 1, one np.matmul call does s such products: the same
+    A against s contiguous (k, n) blocks of B, written into s blocks of C (the
+    LSTM forward works gate-major: one block per gate).
 
     The cells skip the captions that have ended, forward and backward: the
     step t recurrence has one row per caption still running at t, and the
@@ -233,24 +236,25 @@ def step_gemms(cell, captions):
     running = np.sort(mask.sum(axis=1))[::-1]          # caption lengths, longest first
     widths = [int((running > t).sum()) for t in range(T)]
     steps = sorted(set(widths) - {0}, reverse=True)
+    gates = 4 if cell == 'lstm' else 1        # forward products per gate, stacked
     gemms = [
-        ('h0 = features W_proj', N, D, H, 1, 'nnn'),
-        ('input projection, all steps', M, W, G, 1, 'nnn'),
+        ('h0 = features W_proj', N, D, H, 1, 'nnn', 1),
+        ('input projection, all steps', M, W, H, 1, 'nnn', gates),
     ]
     for n in steps:
-        gemms.append(('h W_h, steps with %d running' % n, n, H, G, widths.count(n), 'nnn'))
+        gemms.append(('h W_h, steps with %d running' % n, n, H, H, widths.count(n), 'nnn', gates))
     gemms += [
-        ('scores at unmasked positions', M, H, V, 1, 'nnn'),
-        ('dh = dscores W_vocab^T', M, V, H, 1, 'ntn'),
-        ('dW_vocab = h^T dscores', H, M, V, 1, 'tnn'),
+        ('scores at unmasked positions', M, H, V, 1, 'nnn', 1),
+        ('dh = dscores W_vocab^T', M, V, H, 1, 'ntn', 1),
+        ('dW_vocab = h^T dscores', H, M, V, 1, 'tnn', 1),
     ]
     for n in steps:
         gemms.append(('dh_prev = da W_h^T, steps with %d running' % n, n, G, H,
-                      widths.count(n), 'ntt'))
+                      widths.count(n), 'ntt', 1))
     gemms += [
-        ('dx = da W_x^T', M, G, W, 1, 'ntn'),
-        ('[dW_x; dW_h] = [x, h]^T da', W + H, M, G, 1, 'tnn'),
-        ('dW_proj = features^T dh0', D, N, H, 1, 'tnn'),
+        ('dx = da W_x^T', M, G, W, 1, 'ntn', 1),
+        ('[dW_x; dW_h] = [x, h]^T da', W + H, M, G, 1, 'tnn', 1),
+        ('dW_proj = features^T dh0', D, N, H, 1, 'tnn', 1),
     ]
     return gemms
 
@@ -262,17 +266,17 @@ class GemmReplay:
     def __init__(self, gemms, dtype, seed=0):
         rng = np.random.default_rng(seed)
 
-        def operand(rows, cols, transposed):
-            if transposed:
+        def operand(rows, cols, transposed, stack=1):
+            if transposed:                   # (stacked operands never are)
                 return rng.standard_normal((cols, rows)).astype(dtype).T
-            return rng.standard_normal((rows, cols)).astype(dtype)
+            return rng.standard_normal((stack, rows, cols)[stack == 1:]).astype(dtype)
 
         self.calls = []
-        for _, m, k, n, count, layout in gemms:
-            a, b = operand(m, k, layout[0] == 't'), operand(k, n, layout[1] == 't')
-            out = np.empty((n, m), dtype).T if layout[2] == 't' else np.empty((m, n), dtype)
+        for _, m, k, n, count, layout, stack in gemms:
+            a, b = operand(m, k, layout[0] == 't'), operand(k, n, layout[1] == 't', stack)
+            out = np.empty((n, m), dtype).T if layout[2] == 't' else operand(m, n, False, stack)
             self.calls += [(a, b, out)] * count
-        self.flops = sum(2 * m * k * n * count for _, m, k, n, count, _ in gemms)
+        self.flops = sum(2 * m * k * n * count * stack for _, m, k, n, count, _, stack in gemms)
 
     def __call__(self):
         for a, b, out in self.calls:
