@@ -474,6 +474,27 @@ def _backward_widths(dh, fwd_width):
     return width
 
 
+def _softmax_loss_rows(scores, y, scale):
+    """temporal_softmax_loss of (M, V) scores in which every row counts, with
+    targets y (M,), the loss and the gradient multiplied by scale (1 / N for
+    the minibatch average). It works in place, one pass less and no second
+    (M, V) array: the scores are overwritten with their gradient.
+
+    Returns a tuple of:
+    - loss: Scalar loss
+    - dscores: The gradient, of shape (M, V): the scores array itself
+    """
+    rows = np.arange(scores.shape[0])
+    scores -= scores.max(axis=1, keepdims=True)               # shifted scores
+    log_p = scores[rows, y]                                   # shifted score of the true word
+    np.exp(scores, out=scores)
+    sums = scores.sum(axis=1)
+    loss = -(log_p - np.log(sums)).sum() * scale
+    scores *= (scale / sums).astype(scores.dtype)[:, None]    # softmax * scale
+    scores[rows, y] -= scale
+    return loss, scores
+
+
 def _sequence_forward(rows_forward, x, h0, Wx, Wh, b, width):
     """rnn_forward / lstm_forward on (N, T, D) inputs through a rows-layout
     forward pass; with `width` (T,) step t computes only the first width[t]

@@ -151,10 +151,10 @@ class CaptioningRNN:
         holes = not scored.all()
         h_scored = (hr[scored] if holes else hr)[None]        # (1, S, H)
         scores, affine_cache = temporal_affine_forward(h_scored, W_vocab, b_vocab)  # (1, S, V)
-        loss, dscores = temporal_softmax_loss(
-            scores, captions_out.T[running][scored][None], np.ones(h_scored.shape[:2], dtype=bool))
-        loss /= N                                              # average over the minibatch
-        dscores /= N
+        # temporal_softmax_loss with every row counting and the average over
+        # the minibatch folded in, computed in place: scores become dscores
+        loss, dscores = layers._softmax_loss_rows(scores[0], captions_out.T[running][scored], 1 / N)
+        dscores = dscores[None]                                # (1, S, V)
         # Large arrays are dropped (del) as soon as they are used up: the arrays
         # made next then reuse their memory instead of fresh pages.
         del scores
