@@ -233,6 +233,27 @@ def test_temporal_softmax_loss_large_scores_finite():
     assert np.all(np.isfinite(dx))
 
 
+@pytest.mark.parametrize('dtype', [np.float64, np.float32])
+def test_model_softmax_in_place_matches_temporal_softmax_loss(dtype):
+    """The model's in-place softmax over scored rows is temporal_softmax_loss
+    with every row counting, times a scale, and overwrites its input."""
+    from cs231n import rnn_layers
+    rng = np.random.default_rng(3)
+    M, V = 9, 7
+    x = (rng.standard_normal((M, V)) * 5).astype(dtype)
+    x[2, 3] = 500.0                                  # large scores stay finite
+    y = rng.integers(0, V, M)
+    y[2] = 0
+    want_loss, want_dx = temporal_softmax_loss(x[None], y[None], np.ones((1, M), dtype=bool))
+    scores = x.copy()
+    loss, dx = rnn_layers._softmax_loss_rows(scores, y, 0.25)
+    assert dx is scores and dx.dtype == dtype
+    assert np.isfinite(loss) and np.all(np.isfinite(dx))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert abs(loss - 0.25 * want_loss) <= tol * abs(want_loss)
+    assert np.abs(dx - 0.25 * want_dx[0]).max() <= tol
+
+
 # ------------------------------------------------------------ LSTM
 def test_sigmoid_stable():
     x = np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0])
@@ -409,12 +430,16 @@ def test_forward_with_widths_computes_the_live_samples(cell, lengths):
     assert h.shape == (N, T, H)
     assert np.abs(h[live] - full[live]).max(initial=0) <= 1e-13
     assert not h[~live].any()
-    dh = rng.standard_normal((N, T, H)) * live[:, :, None]
-    got = bwd(dh, cache)
-    want = step_by_step_backward(cell, x, h0, Wx, Wh, b, dh)
-    for name, g, w in zip(['dx', 'dh0', 'dWx', 'dWh', 'db'], got, want):
-        assert g.shape == w.shape, name
-        assert np.abs(g - w).max() <= 1e-12 * max(np.abs(w).max(), 1.0), name
+    # dh on every live row, then on fewer (the backward pass then narrows the
+    # forward's rows further)
+    for shorter in (0, 2):
+        live_dh = np.arange(T) < np.maximum(np.array(lengths) - shorter, 0)[:, None]
+        dh = rng.standard_normal((N, T, H)) * live_dh[:, :, None]
+        got = bwd(dh, cache)
+        want = step_by_step_backward(cell, x, h0, Wx, Wh, b, dh)
+        for name, g, w in zip(['dx', 'dh0', 'dWx', 'dWh', 'db'], got, want):
+            assert g.shape == w.shape, name
+            assert np.abs(g - w).max() <= 1e-12 * max(np.abs(w).max(), 1.0), name
 
 
 @pytest.mark.parametrize('cell', ['rnn', 'lstm'])
