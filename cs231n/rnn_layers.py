@@ -516,7 +516,8 @@ def _sequence_backward(rows_backward, narrow, dh, cache):
     if (width < fwd_width).any():
         cache = narrow(cache, _narrower_rows(fwd_width, width), width)
     dhr = _rows_of_steps(dh.transpose(1, 0, 2), width)        # (M, H)
-    dhr = np.array(dhr, dtype=cache[0].dtype, copy=np.may_share_memory(dhr, dh))
+    dt = cache[0].dtype                    # rows_backward works on its own copy, in that dtype
+    dhr = np.array(dhr, dtype=dt) if np.may_share_memory(dhr, dh) else dhr.astype(dt, copy=False)
     dxr, dh0, dWx, dWh, db = rows_backward(dhr, cache)
     return _steps_of_rows(dxr, width, N).transpose(1, 0, 2), dh0, dWx, dWh, db
 

@@ -443,6 +443,29 @@ def test_forward_with_widths_computes_the_live_samples(cell, lengths):
 
 
 @pytest.mark.parametrize('cell', ['rnn', 'lstm'])
+def test_float32_cache_with_float64_upstream_gradient(cell):
+    """A float32 forward pass followed by a float64 dh (np.random.randn, as in
+    a notebook) gives float32 gradients, close to the float64 ones, and
+    leaves dh alone."""
+    rng = np.random.default_rng(11)
+    N, T, D, H = 3, 4, 5, 6
+    m = 4 if cell == 'lstm' else 1
+    x, h0, Wx, Wh, b = (rng.standard_normal(s) for s in
+                        [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
+    fwd, bwd = (rnn_forward, rnn_backward) if cell == 'rnn' else (lstm_forward, lstm_backward)
+    dh = rng.standard_normal((N, T, H))
+    dh_before = dh.copy()
+    _, cache64 = fwd(x, h0, Wx, Wh, b)
+    want = bwd(dh, cache64)
+    _, cache32 = fwd(*(a.astype(np.float32) for a in (x, h0, Wx, Wh, b)))
+    got = bwd(dh, cache32)
+    assert np.array_equal(dh, dh_before)
+    for name, g, w in zip(['dx', 'dh0', 'dWx', 'dWh', 'db'], got, want):
+        assert g.dtype == np.float32, name
+        assert np.abs(g - w).max() <= 1e-5 * np.abs(w).max(), name   # float32 rounding
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'lstm'])
 def test_forward_widths_are_checked(cell):
     from cs231n import rnn_layers
     rng = np.random.default_rng(5)
