@@ -489,7 +489,7 @@ def _softmax_loss_rows(scores, y, scale):
     log_p = scores[rows, y]                                   # shifted score of the true word
     np.exp(scores, out=scores)
     sums = scores.sum(axis=1)
-    loss = -(log_p - np.log(sums)).sum() * scale
+    loss = (np.log(sums) - log_p).sum() * scale              # 0.0, not -0.0, for no rows
     scores *= (scale / sums).astype(scores.dtype)[:, None]    # softmax * scale
     scores[rows, y] -= scale
     return loss, scores

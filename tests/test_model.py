@@ -155,6 +155,25 @@ def tiny_model(cell_type, seed=0):
 
 
 @pytest.mark.parametrize('cell_type', ['rnn', 'lstm'])
+@pytest.mark.parametrize('dtype', [np.float64, np.float32])
+def test_loss_with_nothing_to_predict(cell_type, dtype):
+    """Captions that are <START> and then only <NULL>: nothing is scored, the
+    loss is 0 and every gradient is zero, with the parameters' shapes and
+    dtype."""
+    rng = np.random.default_rng(2)
+    model = CaptioningRNN(WORD_TO_IDX, input_dim=6, wordvec_dim=4, hidden_dim=5,
+                          cell_type=cell_type, dtype=dtype)
+    captions = np.zeros((3, 7), dtype=int)
+    captions[:, 0] = 2
+    loss, grads = model.loss(rng.standard_normal((3, 6)), captions)
+    assert loss == 0 and not np.signbit(loss)
+    assert grads.keys() == model.params.keys()
+    for k, g in grads.items():
+        assert g.shape == model.params[k].shape and g.dtype == dtype, k
+        assert not g.any(), k
+
+
+@pytest.mark.parametrize('cell_type', ['rnn', 'lstm'])
 def test_sample_is_greedy_and_stops_at_end(cell_type):
     model = tiny_model(cell_type)
     p = model.params
