@@ -227,19 +227,20 @@ def step_gemms(cell, captions):
     LSTM forward works gate-major: one block per gate).
 
     The cells skip the captions that have ended, forward and backward: the
-    step t recurrence has one row per caption still running at t, and the
-    input projection, dx and the weight gradients one row per unmasked
-    position (M in all)."""
+    step t recurrence has one row per caption still running at t, and dW_h
+    one row per unmasked position (M in all). The input projection, dW_x and
+    the word vectors' gradient have one row per distinct input word (U)."""
     G = 4 * H if cell == 'lstm' else H
     mask = captions[:, 1:] != NULL
     M = int(mask.sum())
+    U = len(np.unique(captions[:, :-1][mask]))         # distinct input words
     running = np.sort(mask.sum(axis=1))[::-1]          # caption lengths, longest first
     widths = [int((running > t).sum()) for t in range(T)]
     steps = sorted(set(widths) - {0}, reverse=True)
     gates = 4 if cell == 'lstm' else 1        # forward products per gate, stacked
     gemms = [
         ('h0 = features W_proj', N, D, H, 1, 'nnn', 1),
-        ('input projection, all steps', M, W, H, 1, 'nnn', gates),
+        ('input projection, distinct words', U, W, H, 1, 'nnn', gates),
     ]
     for n in steps:
         gemms.append(('h W_h, steps with %d running' % n, n, H, H, widths.count(n), 'nnn', gates))
@@ -252,8 +253,9 @@ def step_gemms(cell, captions):
         gemms.append(('dh_prev = da W_h^T, steps with %d running' % n, n, G, H,
                       widths.count(n), 'ntt', 1))
     gemms += [
-        ('dx = da W_x^T', M, G, W, 1, 'ntn', 1),
-        ('[dW_x; dW_h] = [x, h]^T da', W + H, M, G, 1, 'tnn', 1),
+        ('dW_h = h_prev^T da', H, M, G, 1, 'tnn', 1),
+        ('dW_embed rows = S W_x^T (S: da summed by word)', U, G, W, 1, 'ntn', 1),
+        ('dW_x = x^T S, distinct words', W, U, G, 1, 'tnn', 1),
         ('dW_proj = features^T dh0', D, N, H, 1, 'tnn', 1),
     ]
     return gemms

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -43,8 +45,12 @@ def test_gemm_replay_lists_the_compacted_products():
         assert sum(g[1] * g[4] for g in per_step) == lengths.sum()   # one row per unmasked position
     flops = {g[0]: 2 * g[1] * g[2] * g[3] * g[4] * g[6] for g in gemms}
     W, H = bench_rnn.W, bench_rnn.H
-    assert flops['[dW_x; dW_h] = [x, h]^T da'] == 2 * (W + H) * lengths.sum() * 4 * H
-    assert flops['input projection, all steps'] == 2 * lengths.sum() * W * 4 * H
+    assert flops['dW_h = h_prev^T da'] == 2 * H * lengths.sum() * 4 * H
+    # the input projection and dW_x: once per distinct input word
+    words = len(np.unique(captions[:, :-1][captions[:, 1:] != bench_rnn.NULL]))
+    assert 100 < words < lengths.sum() / 2
+    assert flops['input projection, distinct words'] == 2 * words * W * 4 * H
+    assert flops['dW_x = x^T S, distinct words'] == 2 * W * words * 4 * H
 
 
 def test_paired_ratios_pair_the_turns_of_each_round():

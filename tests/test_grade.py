@@ -270,7 +270,9 @@ CLASS = {
     'hang': ('zip', {LAYERS: HANG}, {'rnn_step_backward'}),
     'crash_in_function': ('zip', {LAYERS: CRASH_IN_FUNCTION}, {'lstm_step_backward'}),
     'crash_at_import': ('zip', {MODEL: CRASH_AT_IMPORT}, MODEL_PARTS),
-    'sys_exit': ('folder', {LAYERS: SYS_EXIT},
+    # with a loss written like a student's (the solution's embeds each distinct
+    # word once, without word_embedding_forward), so that the overfit parts go too
+    'sys_exit': ('folder', {LAYERS: SYS_EXIT, MODEL: NAIVE_MODEL},
                  {'word_embedding_forward', 'word_embedding_backward', 'overfit_rnn', 'overfit_lstm'}),
     # a loss written like a student's, on the hoarding rnn_forward: the overfit part
     # (the student's whole stack) is lost too

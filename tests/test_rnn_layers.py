@@ -484,3 +484,47 @@ def test_forward_widths_are_checked(cell):
     with pytest.raises(ValueError, match='sample 2 at step 1 or later, but the forward pass '
                                          'computed only the first 2 samples at step 1'):
         bwd(dh, cache)
+
+
+# ------------------------------------------- input projection once per word
+@pytest.mark.parametrize('gates', [1, 4])
+@pytest.mark.parametrize('words', [[5, 2, 5, 5, 0, 2, 7, 5, 1, 2], [3], [4, 4, 4, 4], [6, 1, 0, 3], []])
+def test_word_projection_matches_embedding_then_affine(gates, words):
+    """The model's input projection, computed once per distinct word, equals
+    word_embedding_forward then x Wx + b, and its backward pass equals
+    temporal_affine_backward then word_embedding_backward, repeated words
+    included (float64, to rounding)."""
+    from cs231n import rnn_layers
+    rng = np.random.default_rng(len(words) + gates)
+    V, W, H = 8, 3, 2
+    G = gates * H
+    words = np.array(words, dtype=np.int64)
+    M = len(words)
+    W_embed, Wx, b = rng.standard_normal((V, W)), rng.standard_normal((W, G)), rng.standard_normal(G)
+    dproj = rng.standard_normal((M, G))
+    x, emb_cache = word_embedding_forward(words[None], W_embed)               # (1, M, W)
+    want, aff_cache = temporal_affine_forward(x, Wx, b)                       # (1, M, G)
+    dx, want_dWx, want_db = temporal_affine_backward(dproj[None], aff_cache)
+    want_dW_embed = word_embedding_backward(dx, emb_cache)
+
+    proj, cache = rnn_layers._word_projection(words, W_embed, Wx, b, gates=gates)
+    if gates == 4:                                   # gate-major: proj[g] is the gate's columns
+        assert proj.shape == (4, M, H)
+        proj = proj.transpose(1, 0, 2).reshape(M, G)
+    assert proj.shape == (M, G)
+    assert np.abs(proj - want[0]).max(initial=0) <= 1e-13
+    dW_embed, dWx, db = rnn_layers._word_projection_backward(dproj, cache)
+    for name, g, w in [('dW_embed', dW_embed, want_dW_embed), ('dWx', dWx, want_dWx), ('db', db, want_db)]:
+        assert g.shape == w.shape and g.dtype == w.dtype, name
+        assert np.abs(g - w).max(initial=0) <= 1e-13, name
+
+
+def test_word_projection_keeps_float32():
+    from cs231n import rnn_layers
+    rng = np.random.default_rng(2)
+    W_embed, Wx, b = (rng.standard_normal(s).astype(np.float32) for s in [(6, 3), (3, 8), (8,)])
+    words = np.array([1, 1, 4, 0, 1])
+    proj, cache = rnn_layers._word_projection(words, W_embed, Wx, b, gates=4)
+    assert proj.dtype == np.float32
+    grads = rnn_layers._word_projection_backward(rng.standard_normal((5, 8)).astype(np.float32), cache)
+    assert [g.dtype for g in grads] == [np.float32] * 3

@@ -136,15 +136,17 @@ class CaptioningRNN:
         # n < width[t], M rows in all ("rows layout", see rnn_layers.py).
         running = np.arange(N) < width[:, None]               # (T, N)
         h0 = features @ W_proj + b_proj                        # (N, H)
-        xr, embed_cache = word_embedding_forward(captions_in.T[running][None], W_embed)  # (1, M, W)
-        # rnn_forward / lstm_forward as the reference solution computes them,
-        # in that layout (see rnn_layers.py)
+        # The cells as rnn_forward / lstm_forward compute them in the reference
+        # solution, in that layout, with the word embedding and the input
+        # projection x Wx + b done together, once per distinct word
         from .. import rnn_layers as layers
-        if self.cell_type == 'rnn':
-            forward, backward = layers._rnn_rows_forward, layers._rnn_rows_backward
+        lstm = self.cell_type == 'lstm'
+        proj, proj_cache = layers._word_projection(captions_in.T[running], W_embed, Wx, b,
+                                                   gates=4 if lstm else 1)
+        if lstm:
+            hr, cr, tcr, c0 = layers._lstm_recurrence(proj, h0, Wh, width)   # (M, H) each
         else:
-            forward, backward = layers._lstm_rows_forward, layers._lstm_rows_backward
-        hr, cell_cache = forward(xr[0], h0, Wx, Wh, b, width)  # (M, H)
+            hr = layers._rnn_recurrence(proj, h0, Wh, width)                 # (M, H)
         # Only unmasked positions add to the loss, so only they need scores. A
         # running row is unmasked unless its target is a <NULL> inside a caption.
         scored = mask.T[running]                               # (M,)
@@ -167,9 +169,15 @@ class CaptioningRNN:
         else:
             dhr = dh_scored[0]                                 # (M, H)
         del dh_scored
-        dxr, dh0, grads['Wx'], grads['Wh'], grads['b'] = backward(dhr, cell_cache)
-        del cell_cache, hr, dhr
-        grads['W_embed'] = word_embedding_backward(dxr[None], embed_cache)
+        if lstm:
+            dA, dh0 = layers._lstm_recurrence_backward(dhr, h0, c0, Wh, hr, cr, tcr, proj, width)
+            del cr, tcr, proj
+        else:
+            dA, dh0 = layers._rnn_recurrence_backward(dhr, h0, Wh, hr, width)   # (M, H), in dhr
+        del dhr
+        grads['Wh'] = layers._prev_h_rows(h0, hr, width).T @ dA
+        del hr
+        grads['W_embed'], grads['Wx'], grads['b'] = layers._word_projection_backward(dA, proj_cache)
         grads['W_proj'] = features.T @ dh0
         grads['b_proj'] = dh0.sum(axis=0)
         ### END SOLUTION
