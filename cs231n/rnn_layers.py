@@ -577,7 +577,7 @@ def _word_projection(words, W_embed, Wx, b, gates):
     # For the sums by word: the rows in order of occurrence number (the first
     # occurrence of every word, then the second ones, ...), word after word
     # within each; nwords[j] words have more than j occurrences, and since the
-    # most frequent words come first, they are words 0..words[j]-1.
+    # most frequent words come first, they are words 0..nwords[j]-1.
     rows = np.argsort(inv, kind='stable')           # (M,) the rows word after word
     occ = np.empty_like(inv)
     occ[rows] = np.arange(len(inv)) - np.repeat(np.cumsum(counts) - counts, counts)
