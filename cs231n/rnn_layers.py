@@ -559,31 +559,38 @@ def _word_projection(words, W_embed, Wx, b, gates):
     """
     dt = _dtype(W_embed, Wx, b)
     Wx, b = Wx.astype(dt, copy=False), b.astype(dt, copy=False)
-    uniq, inv, counts = np.unique(words, return_inverse=True, return_counts=True)
-    by_count = np.argsort(-counts, kind='stable')   # the distinct words, most frequent first
-    rank = np.empty_like(by_count)
-    rank[by_count] = np.arange(len(uniq))
-    uniq, counts, inv = uniq[by_count], counts[by_count], rank[inv]
+    # the distinct words, most frequent first, and the number of each row's word
+    counts = np.bincount(words, minlength=W_embed.shape[0])      # (V,)
+    uniq = np.argsort(-counts, kind='stable')[:np.count_nonzero(counts)]  # (U,)
+    counts = counts[uniq]
+    rank = np.empty(W_embed.shape[0], dtype=np.intp)
+    rank[uniq] = np.arange(len(uniq))
+    inv = rank[words]                               # (M,)
     E = W_embed[uniq].astype(dt, copy=False)        # (U, W)
     if gates == 4:
         H = Wx.shape[1] // 4
         P = np.matmul(E, Wx.reshape(-1, 4, H).transpose(1, 0, 2))  # (4, U, H), gate-major
         P += b.reshape(4, 1, H)
-        proj = P[:, inv]                            # (4, M, H)
+        proj = np.take(P, inv, axis=1)              # (4, M, H)
     else:
         P = E @ Wx                                  # (U, G)
         P += b
-        proj = P[inv]                               # (M, G)
+        proj = np.take(P, inv, axis=0)              # (M, G)
     # For the sums by word: the rows in order of occurrence number (the first
     # occurrence of every word, then the second ones, ...), word after word
     # within each; nwords[j] words have more than j occurrences, and since the
-    # most frequent words come first, they are words 0..nwords[j]-1.
+    # most frequent words come first, they are words 0..nwords[j]-1. The few
+    # words that occur more than `many` times have the rest of their rows
+    # summed by one product with a 0/1 matrix instead of one slice each.
     rows = np.argsort(inv, kind='stable')           # (M,) the rows word after word
     occ = np.empty_like(inv)
     occ[rows] = np.arange(len(inv)) - np.repeat(np.cumsum(counts) - counts, counts)
     order = np.lexsort((inv, occ))                  # (M,)
-    nwords = [np.count_nonzero(counts > j) for j in range(counts.max(initial=0))]
-    return proj, (uniq, order, nwords, E, Wx, W_embed.shape)
+    nwords = (len(counts) - np.cumsum(np.bincount(counts)))[:counts.max(initial=0)]
+    many = max(1, int(np.searchsorted(-nwords, -16)))  # occurrences while more than 16 words have them
+    tail = order[nwords[:many].sum():]              # the rows after the first `many` occurrences
+    onehot = (inv[tail] == np.arange(nwords[many] if many < len(nwords) else 0)[:, None]).astype(dt)
+    return proj, (uniq, order, nwords[1:many], tail, onehot, E, Wx, W_embed.shape)
 
 
 def _word_projection_backward(dproj, cache):
@@ -599,12 +606,14 @@ def _word_projection_backward(dproj, cache):
     - dWx: Gradient of Wx, of shape (W, G)
     - db: Gradient of b, of shape (G,)
     """
-    uniq, order, nwords, E, Wx, shape = cache
-    n = nwords[0] if nwords else 0
-    S, k = dproj[order[:n]], n                      # (U, G): first occurrences (see _word_projection)
-    for n in nwords[1:]:                            # then the other occurrences, in turn
+    uniq, order, nwords, tail, onehot, E, Wx, shape = cache
+    k = len(uniq)
+    S = dproj[order[:k]]                            # (U, G): first occurrences (see _word_projection)
+    for n in nwords:                                # then the next occurrences, in turn
         S[:n] += dproj[order[k:k + n]]
         k += n
+    if len(tail):                                   # the most frequent words' remaining rows
+        S[:len(onehot)] += onehot @ dproj[tail]
     dW_embed = np.zeros(shape, dtype=S.dtype)
     dW_embed[uniq] = S @ Wx.T                       # (U, W)
     return dW_embed, E.T @ S, S.sum(axis=0)

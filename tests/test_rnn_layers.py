@@ -487,16 +487,25 @@ def test_forward_widths_are_checked(cell):
 
 
 # ------------------------------------------- input projection once per word
+def _zipf_words(M, V, seed):
+    """M words of a vocabulary of V, a few frequent ones and many rare ones."""
+    p = 1.0 / np.arange(1, V + 1)
+    return np.random.default_rng(seed).choice(V, size=M, p=p / p.sum()).tolist()
+
+
 @pytest.mark.parametrize('gates', [1, 4])
-@pytest.mark.parametrize('words', [[5, 2, 5, 5, 0, 2, 7, 5, 1, 2], [3], [4, 4, 4, 4], [6, 1, 0, 3], []])
+@pytest.mark.parametrize('words', [[5, 2, 5, 5, 0, 2, 7, 5, 1, 2], [3], [4, 4, 4, 4], [6, 1, 0, 3], [],
+                                   _zipf_words(400, 60, 0), list(range(60)) * 3])
 def test_word_projection_matches_embedding_then_affine(gates, words):
     """The model's input projection, computed once per distinct word, equals
     word_embedding_forward then x Wx + b, and its backward pass equals
     temporal_affine_backward then word_embedding_backward, repeated words
-    included (float64, to rounding)."""
+    included (float64, to rounding). The larger cases have more than 16
+    words occurring several times, so the sums run both ways (slices, then
+    the 0/1 product for the most frequent words)."""
     from cs231n import rnn_layers
     rng = np.random.default_rng(len(words) + gates)
-    V, W, H = 8, 3, 2
+    V, W, H = 60, 3, 2
     G = gates * H
     words = np.array(words, dtype=np.int64)
     M = len(words)
