@@ -466,6 +466,28 @@ def test_float32_cache_with_float64_upstream_gradient(cell):
 
 
 @pytest.mark.parametrize('cell', ['rnn', 'lstm'])
+def test_changing_h_in_place_leaves_the_backward_pass_alone(cell):
+    """h is the caller's own array: h *= mask or h[...] = 0 after the forward
+    pass must not change the gradients the backward pass computes."""
+    rng = np.random.default_rng(12)
+    N, T, D, H = 3, 4, 5, 6
+    m = 4 if cell == 'lstm' else 1
+    x, h0, Wx, Wh, b = (rng.standard_normal(s) for s in
+                        [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
+    fwd, bwd = (rnn_forward, rnn_backward) if cell == 'rnn' else (lstm_forward, lstm_backward)
+    dh = rng.standard_normal((N, T, H))
+    h, cache = fwd(x, h0, Wx, Wh, b)
+    want = bwd(dh, cache)
+    h_before = h.copy()
+    h, cache = fwd(x, h0, Wx, Wh, b)
+    assert np.array_equal(h, h_before)
+    h[...] = 7.0
+    got = bwd(dh, cache)
+    for name, g, w in zip(['dx', 'dh0', 'dWx', 'dWh', 'db'], got, want):
+        assert np.array_equal(g, w), name
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'lstm'])
 def test_forward_widths_are_checked(cell):
     from cs231n import rnn_layers
     rng = np.random.default_rng(5)
