@@ -24,6 +24,7 @@ A ratio below 1 means our step is faster. Usage, from the repository root:
 See benchmarks/README.md for what the figures mean.
 """
 import argparse
+import ctypes
 import os
 import platform
 import sys
@@ -335,6 +336,52 @@ def paired_ratios(res, name):
     return np.percentile(r, [50, 25, 75]), len(r)
 
 
+class OpenBLAS:
+    """numpy's OpenBLAS called through ctypes: its kernel and its thread count
+    without threadpoolctl. Linux only (the library is found in
+    /proc/self/maps); OpenBLAS.find() is None elsewhere or for another BLAS."""
+
+    def __init__(self, path, lib, prefix, suffix):
+        self.path = path
+        self._fn = {name: getattr(lib, prefix + name + suffix) for name in
+                    ('get_corename', 'get_config', 'get_num_threads', 'set_num_threads')}
+        self._fn['get_corename'].restype = self._fn['get_config'].restype = ctypes.c_char_p
+        self._fn['get_num_threads'].restype = ctypes.c_int
+
+    @classmethod
+    def find(cls):
+        try:
+            with open('/proc/self/maps') as f:
+                paths = sorted({line.split()[-1] for line in f
+                                if 'openblas' in line.lower() and '.so' in line.split()[-1]})
+        except OSError:
+            return None
+        for path in paths:
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for prefix in ('scipy_openblas_', 'openblas_'):
+                for suffix in ('64_', ''):
+                    try:
+                        return cls(path, lib, prefix, suffix)
+                    except AttributeError:
+                        pass
+        return None
+
+    def corename(self):
+        return self._fn['get_corename']().decode()
+
+    def config(self):
+        return self._fn['get_config']().decode()
+
+    def threads(self):
+        return int(self._fn['get_num_threads']())
+
+    def set_threads(self, n):
+        self._fn['set_num_threads'](ctypes.c_int(n))
+
+
 def blas_info():
     """(description, number of threads) of the BLAS that numpy calls."""
     if threadpoolctl is not None:
@@ -344,11 +391,17 @@ def blas_info():
                     info.get('internal_api'), info.get('version'), info.get('architecture'),
                     info['num_threads'], os.path.basename(info.get('filepath', '')))
                 return desc, info['num_threads']
+    ob = OpenBLAS.find()
+    if ob is not None:
+        threads = ob.threads()
+        return '%s, kernel %s, %d threads (%s, read through ctypes)' % (
+            ' '.join(ob.config().split()[:2]), ob.corename(), threads,
+            os.path.basename(ob.path)), threads
     threads = int(os.environ.get('OPENBLAS_NUM_THREADS') or os.environ.get('OMP_NUM_THREADS')
                   or os.cpu_count() or 1)
     try:
         blas = np.show_config(mode='dicts')['Build Dependencies']['blas']
-        desc = '%s %s (numpy.show_config; threadpoolctl absent, threads assumed %d)' % (
+        desc = '%s %s (numpy.show_config; kernel unknown: not OpenBLAS, or not found; threads assumed %d)' % (
             blas.get('name'), blas.get('version'), threads)
     except Exception:  # older numpy: print the whole configuration
         np.show_config()
@@ -438,16 +491,19 @@ def main(argv=None):
     parser.add_argument('--torch-packed', action='store_true',
                         help='also time torch on packed sequences (a note under each case)')
     parser.add_argument('--threads', type=int, default=None,
-                        help="BLAS and torch threads (default: numpy's BLAS default; needs threadpoolctl)")
+                        help="BLAS and torch threads (default: numpy's BLAS default)")
     args = parser.parse_args(argv)
     repeats, warmup = (3, 1) if args.quick else (args.repeats, args.warmup)
     repeats = max(repeats, 1)
     cells = ['rnn', 'lstm'] if args.cell == 'both' else [args.cell]
     dtypes = ['float32', 'float64'] if args.dtype == 'both' else [args.dtype]
     if args.threads is not None:
-        if threadpoolctl is None:
-            parser.error('--threads needs threadpoolctl (or set OPENBLAS_NUM_THREADS instead)')
-        threadpoolctl.threadpool_limits(args.threads, user_api='blas')
+        if threadpoolctl is not None:
+            threadpoolctl.threadpool_limits(args.threads, user_api='blas')
+        elif OpenBLAS.find() is not None:
+            OpenBLAS.find().set_threads(args.threads)
+        else:
+            parser.error('--threads needs threadpoolctl with this BLAS (or set OPENBLAS_NUM_THREADS instead)')
 
     blas, threads = blas_info()
     print('python %s, numpy %s, %s, %d logical cores' % (

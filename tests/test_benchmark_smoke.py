@@ -63,3 +63,32 @@ def test_paired_ratios_pair_the_turns_of_each_round():
     res = {'ours': (None, 0, [1.0, 3.0, 1.1, 0.9, 1.0]), 'torch': (None, 0, [2.0, 6.0, 2.0, 2.0, 2.5])}
     (med, lo, hi), rounds = bench_rnn.paired_ratios(res, 'torch')
     assert rounds == 5 and med == 0.5 and lo == 0.45 and hi == 0.5
+
+
+def test_blas_kernel_and_threads_read_without_threadpoolctl():
+    """With numpy on OpenBLAS, the benchmark names the kernel that runs and
+    sets the thread count itself (--threads), threadpoolctl or not."""
+    sys.path.insert(0, str(REPO / 'benchmarks'))
+    try:
+        import bench_rnn
+    finally:
+        sys.path.pop(0)
+    ob = bench_rnn.OpenBLAS.find()
+    if ob is None:
+        import pytest
+        pytest.skip('numpy does not use OpenBLAS here (or not on Linux)')
+    assert ob.corename() and ob.corename().isprintable(), ob.corename()
+    before = ob.threads()
+    try:
+        ob.set_threads(1)
+        assert ob.threads() == 1
+        assert np.allclose(np.ones((64, 64)) @ np.ones((64, 64)), 64.0)
+    finally:
+        ob.set_threads(before)
+    assert ob.threads() == before
+    saved, bench_rnn.threadpoolctl = bench_rnn.threadpoolctl, None
+    try:
+        desc, threads = bench_rnn.blas_info()
+    finally:
+        bench_rnn.threadpoolctl = saved
+    assert 'kernel %s' % ob.corename() in desc and threads == before, desc
