@@ -230,7 +230,8 @@ def step_gemms(cell, captions):
     The cells skip the captions that have ended, forward and backward: the
     step t recurrence has one row per caption still running at t, and dW_h
     one row per unmasked position (M in all). The input projection, dW_x and
-    the word vectors' gradient have one row per distinct input word (U)."""
+    the word vectors' gradient have one row per distinct input word (U); the
+    sums by word end with a small 0/1 product for the most frequent words."""
     G = 4 * H if cell == 'lstm' else H
     mask = captions[:, 1:] != NULL
     M = int(mask.sum())
@@ -253,8 +254,18 @@ def step_gemms(cell, captions):
     for n in steps:
         gemms.append(('dh_prev = da W_h^T, steps with %d running' % n, n, G, H,
                       widths.count(n), 'ntt', 1))
+    gemms.append(('dW_h = h_prev^T da', H, M, G, 1, 'tnn', 1))
+    # the sums by word (_word_projection_backward): once fewer than 17 words
+    # have a j-th occurrence, the rows after that are summed by one 0/1 product
+    counts = np.sort(np.bincount(captions[:, :-1][mask]))[::-1]
+    counts = counts[counts > 0]
+    nwords = np.array([(counts > j).sum() for j in range(counts.max(initial=0))])
+    many = max(1, int(np.searchsorted(-nwords, -16)))
+    if many < len(nwords):
+        tail = M - int(nwords[:many].sum())
+        gemms.append(('the most frequent words\' last rows summed, 0/1 product', int(nwords[many]),
+                      tail, G, 1, 'nnn', 1))
     gemms += [
-        ('dW_h = h_prev^T da', H, M, G, 1, 'tnn', 1),
         ('dW_embed rows = S W_x^T (S: da summed by word)', U, G, W, 1, 'ntn', 1),
         ('dW_x = x^T S, distinct words', W, U, G, 1, 'tnn', 1),
         ('dW_proj = features^T dh0', D, N, H, 1, 'tnn', 1),
