@@ -13,6 +13,8 @@ compute the same thing over T steps, and keep the dtype of their inputs
 """
 import numpy as np
 
+from .shapes import check_shapes, check_word_ids
+
 
 # ----------------------------------------------------------------------------
 # Vanilla RNN
@@ -32,6 +34,8 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
     - next_h: Next hidden state, of shape (N, H)
     - cache: Values needed by the backward pass
     """
+    check_shapes('rnn_step_forward', Wx=(Wx, 'D H'), Wh=(Wh, 'H H'), b=(b, 'H'),
+                 x=(x, 'N D'), prev_h=(prev_h, 'N H'))
     ### BEGIN SOLUTION
     next_h = np.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)
     cache = (x, prev_h, Wx, Wh, next_h)
@@ -79,6 +83,8 @@ def rnn_forward(x, h0, Wx, Wh, b):
     - h: Hidden states for every time step, of shape (N, T, H)
     - cache: Values needed by the backward pass
     """
+    check_shapes('rnn_forward', Wx=(Wx, 'D H'), Wh=(Wh, 'H H'), b=(b, 'H'),
+                 x=(x, 'N T D'), h0=(h0, 'N H'))
     ### BEGIN SOLUTION
     h, cache = _rnn_forward(x, h0, Wx, Wh, b)   # at the end of this file
     ### END SOLUTION
@@ -121,6 +127,8 @@ def word_embedding_forward(x, W):
     - out: Word vectors of every input word, of shape (N, T, D)
     - cache: Values needed by the backward pass
     """
+    check_shapes('word_embedding_forward', W=(W, 'V D'), x=(x, 'N T'))
+    check_word_ids('word_embedding_forward', 'x', x, W.shape[0], 'W')
     ### BEGIN SOLUTION
     out = W[x]  # (N, T, D)
     cache = (x, W.shape, W.dtype)
@@ -187,6 +195,8 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     - next_c: Next cell state, of shape (N, H)
     - cache: Values needed by the backward pass
     """
+    check_shapes('lstm_step_forward', Wx=(Wx, 'D 4H'), Wh=(Wh, 'H 4H'), b=(b, '4H'),
+                 x=(x, 'N D'), prev_h=(prev_h, 'N H'), prev_c=(prev_c, 'N H'))
     ### BEGIN SOLUTION
     H = prev_h.shape[1]
     a = x @ Wx + prev_h @ Wh + b          # (N, 4H)
@@ -253,6 +263,8 @@ def lstm_forward(x, h0, Wx, Wh, b):
     - h: Hidden states for every time step, of shape (N, T, H)
     - cache: Values needed by the backward pass
     """
+    check_shapes('lstm_forward', Wx=(Wx, 'D 4H'), Wh=(Wh, 'H 4H'), b=(b, '4H'),
+                 x=(x, 'N T D'), h0=(h0, 'N H'))
     ### BEGIN SOLUTION
     h, cache = _lstm_forward(x, h0, Wx, Wh, b)   # at the end of this file
     ### END SOLUTION
@@ -296,6 +308,7 @@ def temporal_affine_forward(x, w, b):
     - out: Output data, of shape (N, T, M)
     - cache: Values needed by the backward pass
     """
+    check_shapes('temporal_affine_forward', w=(w, 'D M'), b=(b, 'M'), x=(x, 'N T D'))
     N, T, D = x.shape
     M = b.shape[0]
     out = (x.reshape(N * T, D) @ w).reshape(N, T, M)
@@ -333,7 +346,8 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
 
     Inputs:
     - x: Scores over the vocabulary, of shape (N, T, V)
-    - y: Ground-truth indices, of shape (N, T), each in 0 <= y[i, t] < V
+    - y: Ground-truth indices, of shape (N, T), each in 0 <= y[i, t] < V where
+      mask is True (not used where it is False)
     - mask: Boolean array of shape (N, T): whether x[i, t] counts in the loss
     - verbose: Print the shape of the flattened gradient
 
@@ -341,10 +355,13 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
     - loss: Scalar loss
     - dx: Gradient of the loss with respect to the scores x, of shape (N, T, V)
     """
+    check_shapes('temporal_softmax_loss', x=(x, 'N T V'), y=(y, 'N T'), mask=(mask, 'N T'))
+    check_word_ids('temporal_softmax_loss', 'y (where mask is True)',
+                   np.asarray(y)[np.asarray(mask, dtype=bool)], x.shape[2], 'x')
     N, T, V = x.shape
     x_flat = x.reshape(N * T, V)
-    y_flat = y.reshape(N * T)
     mask_flat = mask.reshape(N * T)
+    y_flat = np.where(mask_flat, y.reshape(N * T), 0)         # y unused where mask is False
     probs = x_flat - x_flat.max(axis=1, keepdims=True)        # shifted scores, (N*T, V)
     rows = np.arange(N * T)
     log_p = probs[rows, y_flat]                               # shifted score of the true word

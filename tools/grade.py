@@ -56,7 +56,7 @@ KNOWN_FUNCTIONS = ['rnn_step_forward', 'rnn_step_backward', 'rnn_forward', 'rnn_
 STUDENT_MODULES = {'cs231n.rnn_layers': 'cs231n/rnn_layers.py',
                    'cs231n.classifiers.rnn': 'cs231n/classifiers/rnn.py'}
 REF_FILES = ['__init__.py', 'rnn_layers.py', 'classifiers/__init__.py', 'classifiers/rnn.py',
-             'gradient_check.py', 'optim.py']
+             'gradient_check.py', 'optim.py', 'shapes.py']
 ALLOWED_IMPORTS = {'numpy', 'math', 'cs231n', 'typing', '__future__', 'functools', 'itertools'}
 
 
