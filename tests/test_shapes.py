@@ -98,6 +98,11 @@ def test_temporal_layers_check_their_inputs():
         L.temporal_affine_forward(x[..., :-1], w, b)
     with pytest.raises(ValueError, match=r'^temporal_affine_forward: b must have shape \(M,\)'):
         L.temporal_affine_forward(x, w, b[:-1])
+    out, cache = L.temporal_affine_forward(x, w, b)
+    L.temporal_affine_backward(out, cache)
+    with pytest.raises(ValueError, match=r'^temporal_affine_backward: dout must have shape \(N, T, M\) '
+                                         r'= \(3, 4, 8\) \(N = 3, T = 4 from x; M = 8 from w\); got \(3, 4, 7\)$'):
+        L.temporal_affine_backward(out[..., :-1], cache)
     scores = rng.standard_normal((N, T, V))
     y = rng.integers(V, size=(N, T))
     mask = np.ones((N, T), dtype=bool)
