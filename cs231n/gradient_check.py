@@ -3,9 +3,24 @@
 Each function perturbs x in place, one entry at a time, and always puts the
 original value back (even if f raises), so x is unchanged afterwards.
 """
+import warnings
 from random import randrange
 
 import numpy as np
+
+
+def _check_point(fn, x, h):
+    """x must be a float array: it is changed in place, by steps of size h."""
+    if not isinstance(x, np.ndarray):
+        raise ValueError('%s: x must be a numpy array (it is changed in place and put back); '
+                         'got %s' % (fn, type(x).__name__))
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError('%s: x must be a floating-point array; got dtype %s, which would round '
+                         'the steps of size h away (use x.astype(np.float64))' % (fn, x.dtype))
+    if x.dtype.itemsize < 8:
+        warnings.warn('%s: x is %s: centred differences with h=%g are only good to about 1e-2 '
+                      'in %s; check gradients in float64 (e.g. CaptioningRNN(..., '
+                      'dtype=np.float64))' % (fn, x.dtype, h, x.dtype), RuntimeWarning, stacklevel=3)
 
 
 def _centred(f, x, ix, h):
@@ -33,10 +48,15 @@ def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     Returns:
     - grad: Array shaped like x with df/dx
     """
+    _check_point('eval_numerical_gradient', x, h)
     grad = np.zeros_like(x)
     for ix in np.ndindex(*x.shape):
         fxph, fxmh = _centred(f, x, ix, h)
-        grad[ix] = (fxph - fxmh) / (2 * h)
+        if np.size(fxph) != 1:
+            raise ValueError('eval_numerical_gradient: f must return a scalar; got an array of '
+                             'shape %s (for an array-valued f use eval_numerical_gradient_array('
+                             'f, x, df))' % (np.shape(fxph),))
+        grad[ix] = np.reshape(fxph - fxmh, ()) / (2 * h)
         if verbose:
             print(ix, grad[ix])
     return grad
@@ -55,9 +75,13 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     Returns:
     - grad: Array shaped like x
     """
+    _check_point('eval_numerical_gradient_array', x, h)
     grad = np.zeros_like(x)
     for ix in np.ndindex(*x.shape):
         pos, neg = _centred(lambda v: np.array(f(v), copy=True), x, ix, h)
+        if pos.shape != np.shape(df):
+            raise ValueError('eval_numerical_gradient_array: df must have the shape of f(x), %s; '
+                             'got %s' % (pos.shape, np.shape(df)))
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
     return grad
 
@@ -69,6 +93,10 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5):
     Returns:
     - errors: List of the relative errors, one per checked entry
     """
+    _check_point('grad_check_sparse', x, h)
+    if np.shape(analytic_grad) != x.shape:
+        raise ValueError('grad_check_sparse: analytic_grad must have the shape of x, %s; got %s'
+                         % (x.shape, np.shape(analytic_grad)))
     errors = []
     for _ in range(num_checks):
         ix = tuple(randrange(m) for m in x.shape)

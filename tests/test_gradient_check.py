@@ -1,0 +1,47 @@
+"""The gradient checks refuse inputs that would give a wrong numerical
+gradient without a word: integer x, a df or analytic gradient of another
+shape, a non-scalar f; and they warn about float32."""
+import warnings
+
+import numpy as np
+import pytest
+
+from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
+                                   grad_check_sparse)
+
+X = np.array([[0.3, -1.2], [2.0, 0.7]])
+
+
+def test_integer_or_non_array_x_is_refused():
+    for fn, args in [(eval_numerical_gradient, (lambda v: v.sum(),)),
+                     (eval_numerical_gradient_array, (lambda v: v, np.ones((2, 2)))),
+                     (grad_check_sparse, (lambda v: v.sum(), np.ones((2, 2))))]:
+        with pytest.raises(ValueError, match=r'%s: x must be a floating-point array; got dtype int64'
+                                             % fn.__name__):
+            fn(args[0], np.ones((2, 2), dtype=np.int64), *args[1:])
+        with pytest.raises(ValueError, match=r'%s: x must be a numpy array .*got list' % fn.__name__):
+            fn(args[0], [[1.0, 2.0]], *args[1:])
+
+
+def test_df_and_analytic_grad_must_have_the_right_shape():
+    with pytest.raises(ValueError, match=r'df must have the shape of f\(x\), \(2, 2\); got \(2,\)'):
+        eval_numerical_gradient_array(np.sin, X.copy(), np.ones(2))   # would broadcast silently
+    with pytest.raises(ValueError, match=r'analytic_grad must have the shape of x, \(2, 2\); got \(4,\)'):
+        grad_check_sparse(lambda v: v.sum(), X.copy(), np.ones(4))
+
+
+def test_f_must_be_scalar_for_eval_numerical_gradient():
+    with pytest.raises(ValueError, match=r'f must return a scalar; got an array of shape \(2, 2\) '
+                                         r'.*eval_numerical_gradient_array'):
+        eval_numerical_gradient(np.sin, X.copy(), verbose=False)
+    g = eval_numerical_gradient(lambda v: np.sum(v ** 2, keepdims=True), X.copy(), verbose=False)
+    assert np.allclose(g, 2 * X)                                      # a size-1 result is fine
+
+
+def test_float32_warns_and_float64_does_not():
+    with pytest.warns(RuntimeWarning, match=r'x is float32: .*float64'):
+        eval_numerical_gradient(lambda v: np.sum(v ** 2), X.astype(np.float32), verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        eval_numerical_gradient(lambda v: np.sum(v ** 2), X.copy(), verbose=False)
+        eval_numerical_gradient_array(np.sin, X.copy(), np.ones((2, 2)))
