@@ -12,11 +12,18 @@ defaults below.
 import numpy as np
 
 
+def _check(rule, w, dw):
+    """dw must match w: a smaller one would broadcast into a wrong update."""
+    if np.shape(dw) != np.shape(w):
+        raise ValueError('%s: dw must have the shape of w, %s; got %s' % (rule, np.shape(w), np.shape(dw)))
+
+
 def sgd(w, dw, config=None):
     """Vanilla stochastic gradient descent.
 
     config: learning_rate (default 1e-2).
     """
+    _check('sgd', w, dw)
     if config is None:
         config = {}
     config.setdefault('learning_rate', 1e-2)
@@ -29,6 +36,7 @@ def sgd_momentum(w, dw, config=None):
 
     config: learning_rate (1e-2), momentum (0.9), velocity (zeros like w).
     """
+    _check('sgd_momentum', w, dw)
     if config is None:
         config = {}
     config.setdefault('learning_rate', 1e-2)
@@ -46,6 +54,7 @@ def rmsprop(w, dw, config=None):
     config: learning_rate (1e-2), decay_rate (0.99), epsilon (1e-8),
     cache (zeros like w).
     """
+    _check('rmsprop', w, dw)
     if config is None:
         config = {}
     config.setdefault('learning_rate', 1e-2)
@@ -65,6 +74,7 @@ def adam(w, dw, config=None):
     config: learning_rate (1e-3), beta1 (0.9), beta2 (0.999), epsilon (1e-8),
     m and v (zeros like w), t (0, the step count).
     """
+    _check('adam', w, dw)
     if config is None:
         config = {}
     config.setdefault('learning_rate', 1e-3)

@@ -77,3 +77,13 @@ def test_gradient_check_restores_x_and_is_centred():
     except RuntimeError:
         pass
     assert np.array_equal(x, before)                       # restored even when f raises
+
+
+def test_update_rules_refuse_a_gradient_of_another_shape():
+    import pytest
+    w = np.ones((3, 4))
+    for rule in (optim.sgd, optim.sgd_momentum, optim.rmsprop, optim.adam):
+        for dw in (np.ones(4), np.ones((4, 3))):          # one would broadcast silently
+            with pytest.raises(ValueError, match=r'^%s: dw must have the shape of w, \(3, 4\); got '
+                                                 % rule.__name__):
+                rule(w.copy(), dw, None)
