@@ -6,7 +6,7 @@ import tempfile
 import numpy as np
 
 from . import optim
-from .coco_utils import sample_coco_minibatch
+from .coco_utils import check_split, sample_coco_minibatch
 
 
 class CaptioningSolver:
@@ -52,6 +52,7 @@ class CaptioningSolver:
         - checkpoint_path: Where train() saves and resumes from (optional)
         - checkpoint_every: Iterations between checkpoints (default: every epoch)
         """
+        check_split(data, 'train', 'CaptioningSolver')
         self.model = model
         self.data = data
         if isinstance(update_rule, str):

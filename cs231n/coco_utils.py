@@ -242,14 +242,35 @@ def sample_coco_minibatch(data, batch_size=100, split='train'):
     Returns a tuple of:
     - captions: Integer array of shape (batch_size, T)
     - features: Array of shape (batch_size, D)
-    - urls: Array of batch_size image URLs
+    - urls: Array of batch_size image URLs (None if data has no '<split>_urls')
     """
-    if split not in ('train', 'val'):
-        raise ValueError("split must be 'train' or 'val', got %r" % (split,))
+    check_split(data, split, 'sample_coco_minibatch', shapes=False)
     n = data['%s_captions' % split].shape[0]
     pick = np.random.choice(n, batch_size)
     captions = data['%s_captions' % split][pick]
     image_idxs = data['%s_image_idxs' % split][pick]
     features = data['%s_features' % split][image_idxs]
-    urls = data['%s_urls' % split][image_idxs]
+    urls = data['%s_urls' % split][image_idxs] if '%s_urls' % split in data else None
     return captions, features, urls
+
+
+def check_split(data, split, who, shapes=True):
+    """Raise a ValueError unless data has the captions, image indices and
+    features of split ('train' or 'val') that training needs, and (shapes)
+    they fit together. who names the caller in the message."""
+    if split not in ('train', 'val'):
+        raise ValueError("%s: split must be 'train' or 'val', got %r" % (who, split))
+    keys = ['%s_%s' % (split, k) for k in ('captions', 'image_idxs', 'features')]
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise ValueError('%s: data has no %s; it needs %s, as load_coco_data() returns them'
+                         % (who, ', '.join(repr(k) for k in missing), ', '.join(keys)))
+    if not shapes:
+        return
+    captions, idxs, features = (np.asarray(data[k]) for k in keys)
+    if captions.ndim != 2 or len(captions) == 0 or idxs.shape != (len(captions),):
+        raise ValueError('%s: %s must be a non-empty (n, T) array and %s an (n,) array; got shapes '
+                         '%s and %s' % (who, keys[0], keys[1], captions.shape, idxs.shape))
+    if features.ndim != 2 or idxs.min() < 0 or idxs.max() >= len(features):
+        raise ValueError('%s: %s must index the rows of %s (shape %s); got indices in [%d, %d]'
+                         % (who, keys[1], keys[2], features.shape, idxs.min(), idxs.max()))

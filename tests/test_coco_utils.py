@@ -66,6 +66,14 @@ def test_sample_minibatch(coco_mini_data):
         assert u in coco_mini_data['val_urls'][imgs]
     with pytest.raises(ValueError, match="split must be 'train' or 'val'"):
         sample_coco_minibatch(coco_mini_data, split='test')
+    # a hand-made data dict: the urls are optional, the rest is named when missing
+    small = {k: coco_mini_data[k] for k in ('train_captions', 'train_image_idxs', 'train_features')}
+    caps, feats, urls = sample_coco_minibatch(small, batch_size=3)
+    assert caps.shape == (3, 17) and feats.shape == (3, 512) and urls is None
+    del small['train_features']
+    with pytest.raises(ValueError, match=r"^sample_coco_minibatch: data has no 'train_features'; it needs "
+                                         r"train_captions, train_image_idxs, train_features"):
+        sample_coco_minibatch(small)
 
 
 # ------------------------------------------------------------ broken datasets

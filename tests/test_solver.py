@@ -122,3 +122,19 @@ def test_checkpoint_rejects_other_model(tmp_path):
     s2 = CaptioningSolver(other, data, verbose=False)
     with pytest.raises(ValueError, match=r'parameter .* has shape .* the model expects'):
         s2.load_checkpoint(tmp_path / 'c.ckpt')
+
+
+def test_solver_checks_the_data_before_training():
+    w2i = {'<NULL>': 0, '<START>': 1, '<END>': 2, 'a': 3}
+    model = CaptioningRNN(w2i, input_dim=5, wordvec_dim=4, hidden_dim=6)
+    good = {'train_captions': np.array([[1, 3, 2, 0]] * 3), 'train_image_idxs': np.array([0, 1, 1]),
+            'train_features': np.zeros((2, 5))}
+    CaptioningSolver(model, good, num_epochs=1, batch_size=2, verbose=False).train()
+    with pytest.raises(ValueError, match=r"^CaptioningSolver: data has no 'train_image_idxs'"):
+        CaptioningSolver(model, {k: good[k] for k in ('train_captions', 'train_features')})
+    with pytest.raises(ValueError, match=r'^CaptioningSolver: train_image_idxs must index the rows of '
+                                         r'train_features \(shape \(2, 5\)\); got indices in \[0, 2\]'):
+        CaptioningSolver(model, dict(good, train_image_idxs=np.array([0, 1, 2])))
+    with pytest.raises(ValueError, match=r'^CaptioningSolver: train_captions must be a non-empty \(n, T\) '
+                                         r'array and train_image_idxs an \(n,\) array'):
+        CaptioningSolver(model, dict(good, train_image_idxs=np.array([0, 1])))
