@@ -220,6 +220,14 @@ def decode_captions(captions, idx_to_word):
     - A list of N strings, or one string for a 1-d input
     """
     captions = np.asarray(captions)
+    if captions.ndim not in (1, 2) or not np.issubdtype(captions.dtype, np.integer):
+        raise ValueError('decode_captions: captions must be an integer array of shape (N, T) or (T,); '
+                         'got dtype %s, shape %s' % (captions.dtype, captions.shape))
+    if not isinstance(idx_to_word, dict) and captions.size and (
+            captions.min() < 0 or captions.max() >= len(idx_to_word)):
+        raise ValueError('decode_captions: captions hold word ids in [%d, %d], but idx_to_word has %d '
+                         'words: were they encoded with another vocabulary?'
+                         % (captions.min(), captions.max(), len(idx_to_word)))
     single = captions.ndim == 1
     if single:
         captions = captions[None]

@@ -54,6 +54,17 @@ def test_decode_captions(coco_mini_data):
     assert all(t.startswith('<START> ') and t.endswith(' <END>') for t in text)
 
 
+def test_decode_captions_names_bad_input():
+    i2w = ['<NULL>', '<START>', '<END>', 'a']
+    with pytest.raises(ValueError, match=r'^decode_captions: captions hold word ids in \[1, 9\], but '
+                                         r'idx_to_word has 4 words'):
+        decode_captions(np.array([[1, 9]]), i2w)
+    with pytest.raises(ValueError, match=r'^decode_captions: captions must be an integer array of shape '
+                                         r'\(N, T\) or \(T,\); got dtype float64'):
+        decode_captions(np.array([[1.0, 2.0]]), i2w)
+    assert decode_captions(np.array([[1, 3, 2]]), dict(enumerate(i2w))) == ['<START> a <END>']
+
+
 def test_sample_minibatch(coco_mini_data):
     np.random.seed(1)
     caps, feats, urls = sample_coco_minibatch(coco_mini_data, batch_size=7, split='val')

@@ -1,4 +1,6 @@
 """Sampling strategies: greedy (the default), temperature and beam search."""
+import re
+
 import numpy as np
 import pytest
 
@@ -113,3 +115,8 @@ def test_bad_options():
         m.sample(f, beam_width=0)
     with pytest.raises(ValueError, match='not both'):
         m.sample(f, temperature=1.0, beam_width=2)
+    for bad in (-1, 2.5, '5', True):
+        with pytest.raises(ValueError, match=r'max_length must be an integer >= 0 .*got %s' % re.escape(repr(bad))):
+            m.sample(f, max_length=bad)
+    assert m.sample(f, max_length=np.int64(3)).shape == (1, 3)
+    assert m.sample(f, max_length=0).shape == (1, 0)

@@ -213,6 +213,9 @@ class CaptioningRNN:
         features = self._check_features(features)
         if self._start is None:
             raise ValueError("sampling needs '<START>' in word_to_idx")
+        if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 0:
+            raise ValueError('max_length must be an integer >= 0 (the longest caption to generate); '
+                             'got %r' % (max_length,))
         if temperature is not None or beam_width is not None or return_probs:
             return self._sample_options(features, max_length, temperature, beam_width, rng, return_probs)
         N = features.shape[0]
