@@ -46,7 +46,10 @@ plt.rcParams['image.cmap'] = 'gray'
 
 
 def rel_error(x, y):
-    """Maximum relative error between two arrays."""
+    """Maximum relative error between two arrays of the same shape."""
+    x, y = np.asarray(x), np.asarray(y)
+    assert x.shape == y.shape, (f'the arrays compared have different shapes, {x.shape} and {y.shape}: '
+                                'check the shape your function returns against its docstring')
     return np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y)))
 
 
