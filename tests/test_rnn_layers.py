@@ -442,22 +442,26 @@ def test_forward_with_widths_computes_the_live_samples(cell, lengths):
             assert np.abs(g - w).max() <= 1e-12 * max(np.abs(w).max(), 1.0), name
 
 
+def sequence_case(cell, seed):
+    """(fwd, bwd, (x, h0, Wx, Wh, b), dh): a float64 sequence case, N, T, D, H = 3, 4, 5, 6."""
+    rng = np.random.default_rng(seed)
+    N, T, D, H = 3, 4, 5, 6
+    m = 4 if cell == 'lstm' else 1
+    args = tuple(rng.standard_normal(s) for s in [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
+    fwd, bwd = (rnn_forward, rnn_backward) if cell == 'rnn' else (lstm_forward, lstm_backward)
+    return fwd, bwd, args, rng.standard_normal((N, T, H))
+
+
 @pytest.mark.parametrize('cell', ['rnn', 'lstm'])
 def test_float32_cache_with_float64_upstream_gradient(cell):
     """A float32 forward pass followed by a float64 dh (np.random.randn, as in
     a notebook) gives float32 gradients, close to the float64 ones, and
     leaves dh alone."""
-    rng = np.random.default_rng(11)
-    N, T, D, H = 3, 4, 5, 6
-    m = 4 if cell == 'lstm' else 1
-    x, h0, Wx, Wh, b = (rng.standard_normal(s) for s in
-                        [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
-    fwd, bwd = (rnn_forward, rnn_backward) if cell == 'rnn' else (lstm_forward, lstm_backward)
-    dh = rng.standard_normal((N, T, H))
+    fwd, bwd, args, dh = sequence_case(cell, 11)
     dh_before = dh.copy()
-    _, cache64 = fwd(x, h0, Wx, Wh, b)
+    _, cache64 = fwd(*args)
     want = bwd(dh, cache64)
-    _, cache32 = fwd(*(a.astype(np.float32) for a in (x, h0, Wx, Wh, b)))
+    _, cache32 = fwd(*(a.astype(np.float32) for a in args))
     got = bwd(dh, cache32)
     assert np.array_equal(dh, dh_before)
     for name, g, w in zip(['dx', 'dh0', 'dWx', 'dWh', 'db'], got, want):
@@ -469,17 +473,11 @@ def test_float32_cache_with_float64_upstream_gradient(cell):
 def test_changing_h_in_place_leaves_the_backward_pass_alone(cell):
     """h is the caller's own array: h *= mask or h[...] = 0 after the forward
     pass must not change the gradients the backward pass computes."""
-    rng = np.random.default_rng(12)
-    N, T, D, H = 3, 4, 5, 6
-    m = 4 if cell == 'lstm' else 1
-    x, h0, Wx, Wh, b = (rng.standard_normal(s) for s in
-                        [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
-    fwd, bwd = (rnn_forward, rnn_backward) if cell == 'rnn' else (lstm_forward, lstm_backward)
-    dh = rng.standard_normal((N, T, H))
-    h, cache = fwd(x, h0, Wx, Wh, b)
+    fwd, bwd, args, dh = sequence_case(cell, 12)
+    h, cache = fwd(*args)
     want = bwd(dh, cache)
     h_before = h.copy()
-    h, cache = fwd(x, h0, Wx, Wh, b)
+    h, cache = fwd(*args)
     assert np.array_equal(h, h_before)
     h[...] = 7.0
     got = bwd(dh, cache)
