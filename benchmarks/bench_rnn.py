@@ -219,7 +219,7 @@ class TorchStep:
 
 def step_gemms(cell, captions):
     """The matrix multiplies of one CaptioningRNN.loss call, listed by hand from
-    cs231n/classifiers/rnn.py and cs231n/rnn_layers.py, as
+    cs231n/classifiers/rnn.py and cs231n/rnn_fast.py, as
     (what, m, k, n, how many, layout, stack): C (m, n) = A (m, k) B (k, n).
     The layout has a letter for A, B and C: 't' means a transposed view (C
     't': the product is written into the transpose of a C-ordered array), 'n'

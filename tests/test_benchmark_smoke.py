@@ -52,10 +52,10 @@ def test_gemm_replay_lists_the_compacted_products():
     assert flops['input projection, distinct words'] == 2 * words * W * 4 * H
     assert flops['dW_x = x^T S, distinct words'] == 2 * W * words * 4 * H
     # the 0/1 product of the sums by word has the shape the step's has
-    from cs231n import rnn_layers
-    _, cache = rnn_layers._word_projection(captions[:, :-1][captions[:, 1:] != bench_rnn.NULL],
-                                           model.params['W_embed'], model.params['Wx'],
-                                           model.params['b'], gates=4)
+    from cs231n import rnn_fast
+    _, cache = rnn_fast._word_projection(captions[:, :-1][captions[:, 1:] != bench_rnn.NULL],
+                                         model.params['W_embed'], model.params['Wx'],
+                                         model.params['b'], gates=4)
     onehot = cache[4]
     (m, k, n), = [g[1:4] for g in gemms if '0/1 product' in g[0]]
     assert (m, k, n) == onehot.shape + (4 * H,) and 0 < m <= 16, (m, k, n)

@@ -513,3 +513,18 @@ def test_config_errors_are_caught(tmp_path):
     proc = subprocess.run([PY, str(REPO / 'tools' / 'grade.py'), str(tmp_path), '--out', str(tmp_path / 'g.csv'),
                            '--config', str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2 and 'no_such_check' in proc.stderr
+
+
+def test_workspace_template_holds_no_solution_code(tmp_path):
+    """A submission's code can import cs231n.*: the workspace's cs231n/ is the
+    package as handed out, so the reference's fast sequence layers
+    (rnn_fast.py) and solved functions are only in the randomly named
+    reference package, where the runner alone imports them from."""
+    snap = release.snapshot()
+    tpl, ref = grade.make_template(tmp_path, CONFIG, snap, snap[1])
+    fast, ref_fast = (tpl / 'cs231n' / 'rnn_fast.py').read_text(), (tpl / ref / 'rnn_fast.py').read_text()
+    assert 'def _lstm_recurrence(' in ref_fast and 'def ' not in fast
+    layers = (tpl / 'cs231n' / 'rnn_layers.py').read_text()
+    assert 'TODO: rnn_forward' in layers and 'rnn_fast import' not in layers
+    assert 'rnn_fast import' in (tpl / ref / 'rnn_layers.py').read_text()
+    assert (tpl / 'cs231n' / 'optim.py').read_bytes() == (REPO / 'cs231n' / 'optim.py').read_bytes()

@@ -77,18 +77,19 @@ def test_no_line_of_solution_code_in_the_release(rel):
 
 
 def test_top_level_solution_code_stays_out(rel):
-    """The solution's own helpers (a region at the top level of rnn_layers.py:
+    """The solution's own helpers (a region at the top level of rnn_fast.py:
     the fast sequence layers) are not in the release, not even by name, and a
     line of them in a hint is refused like any other solution line."""
-    text = (REPO / 'cs231n' / 'rnn_layers.py').read_text()
-    regions = release.find_regions(text.splitlines(keepends=True), 'rnn_layers.py')
-    keys = release.python_keys(text, regions, 'rnn_layers.py')
+    text = (REPO / 'cs231n' / 'rnn_fast.py').read_text()
+    regions = release.find_regions(text.splitlines(keepends=True), 'rnn_fast.py')
+    keys = release.python_keys(text, regions, 'rnn_fast.py')
     (b, e, _), = [r for r, k in zip(regions, keys) if k is None]
     top = ''.join(text.splitlines(keepends=True)[b:e + 1])
     names = re.findall(r'^def (\w+)', top, flags=re.M)
     assert {'_lstm_forward', '_lstm_backward', '_rnn_forward', '_rnn_backward'} <= set(names)
-    released = (rel / 'cs231n' / 'rnn_layers.py').read_text()
-    assert released.endswith('    return loss, dx\n')
+    released = (rel / 'cs231n' / 'rnn_fast.py').read_text()
+    assert released.rstrip().endswith('import numpy as np') and 'def ' not in released
+    assert (rel / 'cs231n' / 'rnn_layers.py').read_text().endswith('    return loss, dx\n')
     for path in rel.rglob('*.py'):
         for name in names:
             assert name not in path.read_text(), (path, name)
@@ -167,7 +168,7 @@ def _functions(tree):
     return out
 
 
-@pytest.mark.parametrize('path', ['cs231n/rnn_layers.py', 'cs231n/classifiers/rnn.py'])
+@pytest.mark.parametrize('path', ['cs231n/rnn_layers.py', 'cs231n/rnn_fast.py', 'cs231n/classifiers/rnn.py'])
 def test_todo_blocks_keep_docstrings_returns_and_indentation(rel, path):
     text = (rel / path).read_text()
     solution = (REPO / path).read_text()
@@ -178,7 +179,7 @@ def test_todo_blocks_keep_docstrings_returns_and_indentation(rel, path):
     dropped = {name for name, f in original.items() for (b, e, _), k in zip(regions, keys)
                if k is None and b < f.lineno <= e + 1}
     assert sorted(released) == sorted(set(original) - dropped)
-    assert dropped or path != 'cs231n/rnn_layers.py'
+    assert dropped or path != 'cs231n/rnn_fast.py'
     keys = [k for k in keys if k is not None]
     for key in keys:
         fr, fo = released[key], original[key]
@@ -206,7 +207,7 @@ def test_todo_blocks_keep_docstrings_returns_and_indentation(rel, path):
 def test_restoring_the_solution_gives_the_solution_files(rel):
     assert release.verify(rel) == []
     restored = release.restore_release(rel)
-    assert set(restored) == {'cs231n/rnn_layers.py', 'cs231n/classifiers/rnn.py'}
+    assert set(restored) == {'cs231n/rnn_layers.py', 'cs231n/rnn_fast.py', 'cs231n/classifiers/rnn.py'}
     for name, text in restored.items():
         assert text == (REPO / name).read_text(), name
     # files without regions are copied as they are

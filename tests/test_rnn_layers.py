@@ -237,7 +237,7 @@ def test_temporal_softmax_loss_large_scores_finite():
 def test_model_softmax_in_place_matches_temporal_softmax_loss(dtype):
     """The model's in-place softmax over scored rows is temporal_softmax_loss
     with every row counting, times a scale, and overwrites its input."""
-    from cs231n import rnn_layers
+    from cs231n import rnn_fast
     rng = np.random.default_rng(3)
     M, V = 9, 7
     x = (rng.standard_normal((M, V)) * 5).astype(dtype)
@@ -246,7 +246,7 @@ def test_model_softmax_in_place_matches_temporal_softmax_loss(dtype):
     y[2] = 0
     want_loss, want_dx = temporal_softmax_loss(x[None], y[None], np.ones((1, M), dtype=bool))
     scores = x.copy()
-    loss, dx = rnn_layers._softmax_loss_rows(scores, y, 0.25)
+    loss, dx = rnn_fast._softmax_loss_rows(scores, y, 0.25)
     assert dx is scores and dx.dtype == dtype
     assert np.isfinite(loss) and np.all(np.isfinite(dx))
     tol = 1e-12 if dtype == np.float64 else 1e-5
@@ -415,7 +415,7 @@ def test_forward_with_widths_computes_the_live_samples(cell, lengths):
     at each step (the model's captions, longest first). The live hidden states
     must be those of the full forward pass, the others zero, and the backward
     pass from that cache must give the step-by-step gradients."""
-    from cs231n import rnn_layers
+    from cs231n import rnn_fast
     rng = np.random.default_rng(sum(lengths) + len(cell))
     N, T, D, H = 6, 7, 3, 4
     m = 4 if cell == 'lstm' else 1
@@ -423,8 +423,8 @@ def test_forward_with_widths_computes_the_live_samples(cell, lengths):
                         [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
     live = np.arange(T) < np.array(lengths)[:, None]                  # (N, T)
     width = live.sum(axis=0)
-    fwd, bwd = {'rnn': (rnn_layers._rnn_forward, rnn_backward),
-                'lstm': (rnn_layers._lstm_forward, lstm_backward)}[cell]
+    fwd, bwd = {'rnn': (rnn_fast._rnn_forward, rnn_backward),
+                'lstm': (rnn_fast._lstm_forward, lstm_backward)}[cell]
     full, _ = (rnn_forward if cell == 'rnn' else lstm_forward)(x, h0, Wx, Wh, b)
     h, cache = fwd(x, h0, Wx, Wh, b, width)
     assert h.shape == (N, T, H)
@@ -487,14 +487,14 @@ def test_changing_h_in_place_leaves_the_backward_pass_alone(cell):
 
 @pytest.mark.parametrize('cell', ['rnn', 'lstm'])
 def test_forward_widths_are_checked(cell):
-    from cs231n import rnn_layers
+    from cs231n import rnn_fast
     rng = np.random.default_rng(5)
     N, T, D, H = 3, 4, 2, 3
     m = 4 if cell == 'lstm' else 1
     x, h0, Wx, Wh, b = (rng.standard_normal(s) for s in
                         [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
-    fwd, bwd = {'rnn': (rnn_layers._rnn_forward, rnn_backward),
-                'lstm': (rnn_layers._lstm_forward, lstm_backward)}[cell]
+    fwd, bwd = {'rnn': (rnn_fast._rnn_forward, rnn_backward),
+                'lstm': (rnn_fast._lstm_forward, lstm_backward)}[cell]
     for bad in ([3, 2, 3, 1], [4, 3, 2, 1], [3, 2, 1], [3, 2, 1, -1]):
         with pytest.raises(ValueError, match='width must be a never-increasing'):
             fwd(x, h0, Wx, Wh, b, np.array(bad))
@@ -523,7 +523,7 @@ def test_word_projection_matches_embedding_then_affine(gates, words):
     included (float64, to rounding). The larger cases have more than 16
     words occurring several times, so the sums run both ways (slices, then
     the 0/1 product for the most frequent words)."""
-    from cs231n import rnn_layers
+    from cs231n import rnn_fast
     rng = np.random.default_rng(len(words) + gates)
     V, W, H = 60, 3, 2
     G = gates * H
@@ -536,24 +536,45 @@ def test_word_projection_matches_embedding_then_affine(gates, words):
     dx, want_dWx, want_db = temporal_affine_backward(dproj[None], aff_cache)
     want_dW_embed = word_embedding_backward(dx, emb_cache)
 
-    proj, cache = rnn_layers._word_projection(words, W_embed, Wx, b, gates=gates)
+    proj, cache = rnn_fast._word_projection(words, W_embed, Wx, b, gates=gates)
     if gates == 4:                                   # gate-major: proj[g] is the gate's columns
         assert proj.shape == (4, M, H)
         proj = proj.transpose(1, 0, 2).reshape(M, G)
     assert proj.shape == (M, G)
     assert np.abs(proj - want[0]).max(initial=0) <= 1e-13
-    dW_embed, dWx, db = rnn_layers._word_projection_backward(dproj, cache)
+    dW_embed, dWx, db = rnn_fast._word_projection_backward(dproj, cache)
     for name, g, w in [('dW_embed', dW_embed, want_dW_embed), ('dWx', dWx, want_dWx), ('db', db, want_db)]:
         assert g.shape == w.shape and g.dtype == w.dtype, name
         assert np.abs(g - w).max(initial=0) <= 1e-13, name
 
 
 def test_word_projection_keeps_float32():
-    from cs231n import rnn_layers
+    from cs231n import rnn_fast
     rng = np.random.default_rng(2)
     W_embed, Wx, b = (rng.standard_normal(s).astype(np.float32) for s in [(6, 3), (3, 8), (8,)])
     words = np.array([1, 1, 4, 0, 1])
-    proj, cache = rnn_layers._word_projection(words, W_embed, Wx, b, gates=4)
+    proj, cache = rnn_fast._word_projection(words, W_embed, Wx, b, gates=4)
     assert proj.dtype == np.float32
-    grads = rnn_layers._word_projection_backward(rng.standard_normal((5, 8)).astype(np.float32), cache)
+    grads = rnn_fast._word_projection_backward(rng.standard_normal((5, 8)).astype(np.float32), cache)
     assert [g.dtype for g in grads] == [np.float32] * 3
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+@pytest.mark.parametrize('D,H', [(1, 1), (1, 3), (4, 1), (4, 3)])
+def test_lstm_leaves_its_inputs_alone(dtype, D, H):
+    """The forward pass scales copies of the weights (in float32), never the
+    caller's arrays, whatever their shapes; and it matches the step-by-step
+    float32 math to float32 rounding."""
+    rng = np.random.default_rng(D * 10 + H)
+    N, T = 2, 3
+    args = [rng.standard_normal(s).astype(dtype) for s in [(N, T, D), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)]]
+    before = [a.copy() for a in args]
+    h, cache = lstm_forward(*args)
+    lstm_backward(rng.standard_normal(h.shape).astype(dtype), cache)
+    for name, a, a0 in zip(['x', 'h0', 'Wx', 'Wh', 'b'], args, before):
+        assert np.array_equal(a, a0), '%s changed' % name
+    x, prev_h, Wx, Wh, b = (a.astype(np.float64) for a in args)
+    prev_c = np.zeros((N, H))
+    for t in range(T):
+        prev_h, prev_c, _ = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
+        assert np.abs(h[:, t] - prev_h).max() <= (1e-6 if dtype == np.float32 else 1e-13), t

@@ -54,8 +54,11 @@ KNOWN_FUNCTIONS = ['rnn_step_forward', 'rnn_step_backward', 'rnn_forward', 'rnn_
                    'lstm_step_forward', 'lstm_step_backward', 'lstm_forward', 'lstm_backward',
                    'CaptioningRNN.loss', 'CaptioningRNN.sample']
 STUDENT_MODULES = {'cs231n.rnn_layers': 'cs231n/rnn_layers.py',
-                   'cs231n.classifiers.rnn': 'cs231n/classifiers/rnn.py'}
-REF_FILES = ['__init__.py', 'rnn_layers.py', 'classifiers/__init__.py', 'classifiers/rnn.py',
+                   'cs231n.classifiers.rnn': 'cs231n/classifiers/rnn.py',
+                   # handed out empty (the reference's fast sequence layers are
+                   # solution-only); a student may put helpers there
+                   'cs231n.rnn_fast': 'cs231n/rnn_fast.py'}
+REF_FILES = ['__init__.py', 'rnn_layers.py', 'rnn_fast.py', 'classifiers/__init__.py', 'classifiers/rnn.py',
              'gradient_check.py', 'optim.py', 'shapes.py']
 ALLOWED_IMPORTS = {'numpy', 'math', 'cs231n', 'typing', '__future__', 'functools', 'itertools'}
 
@@ -260,14 +263,18 @@ def review_flags(files):
 # ----------------------------------------------------------------------------
 
 def make_template(root, config, snap, notebooks):
-    """The instructor's part of every workspace, built once per run."""
+    """The instructor's part of every workspace, built once per run. Its
+    cs231n/ is the package as handed out (no solution code, which the student
+    files then replace); the reference is the solution package."""
     package, _ = snap
     tpl = root / 'template'
     ref_name = '_ref_' + secrets.token_hex(4)   # not a name a submission can know in advance
+    hints = release.load_hints()
     for rel, data in package.items():
         if rel.endswith('.py'):
             (tpl / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tpl / rel).write_bytes(data)
+            text, _ = release.student_python(rel, data.decode('utf-8'), hints)
+            (tpl / rel).write_bytes(text.encode('utf-8'))
             sub = rel[len('cs231n/'):]
             if sub in REF_FILES:
                 (tpl / ref_name / sub).parent.mkdir(parents=True, exist_ok=True)
@@ -456,10 +463,11 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
         ws = run_root / ('ws%03d' % index)
         shutil.copytree(tpl, ws)
         for rel, data in files.items():
-            if data is None:  # graded as handed out: every function not implemented
-                text, _ = release.student_python(rel, (tpl / rel).read_text(encoding='utf-8'), release.load_hints())
-                data = text.encode('utf-8')
-                notes.append('%s: graded as handed out (nothing implemented)' % rel)
+            if data is None:  # graded as handed out: the template's copy
+                handed_out = (tpl / rel).read_text(encoding='utf-8').splitlines()
+                if any(release.TODO_BEGIN.match(line) for line in handed_out):
+                    notes.append('%s: graded as handed out (nothing implemented)' % rel)
+                continue
             (ws / rel).write_bytes(data)
         results, broken = run_checks(ws, jobs, settings, ref_name, config['hidden_modules'])
         if not keep:

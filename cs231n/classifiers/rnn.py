@@ -137,16 +137,16 @@ class CaptioningRNN:
         running = np.arange(N) < width[:, None]               # (T, N)
         h0 = features @ W_proj + b_proj                        # (N, H)
         # The cells as rnn_forward / lstm_forward compute them in the reference
-        # solution, in that layout, with the word embedding and the input
-        # projection x Wx + b done together, once per distinct word
-        from .. import rnn_layers as layers
+        # solution (rnn_fast.py), in that layout, with the word embedding and
+        # the input projection x Wx + b done together, once per distinct word
+        from .. import rnn_fast as fast
         lstm = self.cell_type == 'lstm'
-        proj, proj_cache = layers._word_projection(captions_in.T[running], W_embed, Wx, b,
+        proj, proj_cache = fast._word_projection(captions_in.T[running], W_embed, Wx, b,
                                                    gates=4 if lstm else 1)
         if lstm:
-            hr, cr, tcr, c0 = layers._lstm_recurrence(proj, h0, Wh, width)   # (M, H) each
+            hr, cr, tcr, c0 = fast._lstm_recurrence(proj, h0, Wh, width)   # (M, H) each
         else:
-            hr = layers._rnn_recurrence(proj, h0, Wh, width)                 # (M, H)
+            hr = fast._rnn_recurrence(proj, h0, Wh, width)                 # (M, H)
         # Only unmasked positions add to the loss, so only they need scores. A
         # running row is unmasked unless its target is a <NULL> inside a caption.
         scored = mask.T[running]                               # (M,)
@@ -155,7 +155,7 @@ class CaptioningRNN:
         scores, affine_cache = temporal_affine_forward(h_scored, W_vocab, b_vocab)  # (1, S, V)
         # temporal_softmax_loss with every row counting and the average over
         # the minibatch folded in, computed in place: scores become dscores
-        loss, dscores = layers._softmax_loss_rows(scores[0], captions_out.T[running][scored], 1 / N)
+        loss, dscores = fast._softmax_loss_rows(scores[0], captions_out.T[running][scored], 1 / N)
         dscores = dscores[None]                                # (1, S, V)
         # Large arrays are dropped (del) as soon as they are used up: the arrays
         # made next then reuse their memory instead of fresh pages.
@@ -170,14 +170,14 @@ class CaptioningRNN:
             dhr = dh_scored[0]                                 # (M, H)
         del dh_scored
         if lstm:
-            dA, dh0 = layers._lstm_recurrence_backward(dhr, h0, c0, Wh, hr, cr, tcr, proj, width)
+            dA, dh0 = fast._lstm_recurrence_backward(dhr, h0, c0, Wh, hr, cr, tcr, proj, width)
             del cr, tcr, proj
         else:
-            dA, dh0 = layers._rnn_recurrence_backward(dhr, h0, Wh, hr, width)   # (M, H), in dhr
+            dA, dh0 = fast._rnn_recurrence_backward(dhr, h0, Wh, hr, width)   # (M, H), in dhr
         del dhr
-        grads['Wh'] = layers._prev_h_rows(h0, hr, width).T @ dA
+        grads['Wh'] = fast._prev_h_rows(h0, hr, width).T @ dA
         del hr
-        grads['W_embed'], grads['Wx'], grads['b'] = layers._word_projection_backward(dA, proj_cache)
+        grads['W_embed'], grads['Wx'], grads['b'] = fast._word_projection_backward(dA, proj_cache)
         grads['W_proj'] = features.T @ dh0
         grads['b_proj'] = dh0.sum(axis=0)
         ### END SOLUTION
