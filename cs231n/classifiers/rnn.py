@@ -142,11 +142,11 @@ class CaptioningRNN:
         from .. import rnn_fast as fast
         lstm = self.cell_type == 'lstm'
         proj, proj_cache = fast._word_projection(captions_in.T[running], W_embed, Wx, b,
-                                                   gates=4 if lstm else 1)
+                                                 gates=4 if lstm else 1)
         if lstm:
-            hr, cr, tcr, c0 = fast._lstm_recurrence(proj, h0, Wh, width)   # (M, H) each
+            hr, cr, tcr, c0 = fast._lstm_recurrence(proj, h0, Wh, width)     # (M, H) each
         else:
-            hr = fast._rnn_recurrence(proj, h0, Wh, width)                 # (M, H)
+            hr = fast._rnn_recurrence(proj, h0, Wh, width)                   # (M, H)
         # Only unmasked positions add to the loss, so only they need scores. A
         # running row is unmasked unless its target is a <NULL> inside a caption.
         scored = mask.T[running]                               # (M,)
