@@ -7,9 +7,9 @@ T steps, in float32 when the inputs are float32. In the student version of
 the assignment this module is empty: there the student writes the sequence
 layers in rnn_layers.py, step by step, and the loss in the plain way.
 """
+### BEGIN SOLUTION
 import numpy as np
 
-### BEGIN SOLUTION
 # ----------------------------------------------------------------------------
 # What makes them fast, beyond the plain step-by-step math:
 # - the input projection of all time steps is one matrix multiply, buffers
