@@ -86,7 +86,8 @@ def describe_exception(e, student_paths, memory_mb, at_import=False):
         return 'out of memory (the limit is %d MB)' % memory_mb if memory_mb else 'out of memory'
     if isinstance(e, SystemExit):
         return 'called sys.exit(%r)%s' % (e.code, ' at import' if at_import else '')
-    msg = str(e).strip().splitlines()
+    # a SyntaxError's str() has the file and line already: its msg alone, the place is added below
+    msg = str(e.msg if isinstance(e, SyntaxError) and e.msg else e).strip().splitlines()
     msg = msg[0] if msg else ''
     if len(msg) > 400:
         msg = msg[:400] + '...'

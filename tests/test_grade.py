@@ -253,6 +253,99 @@ def _naive_sample(self, features, max_length=30):
 CaptioningRNN.loss = _naive_loss
 CaptioningRNN.sample = _naive_sample
 '''
+# Leaves a process behind that holds the grader's channel open for a while.
+DAEMON = '''
+import os as _os, time as _time
+if _os.fork() == 0:
+    _os.setsid()
+    _time.sleep(20)
+    _os._exit(0)
+'''
+# Right, but only together: step caches are dicts, and the sequence forward
+# passes build them themselves after projecting all steps at once (the faster
+# way), for backward passes that call the student's own step backward passes.
+# With the reference's steps in their place the backward passes fail; the
+# grader must try again with the student's own and give full marks.
+OWN_CACHES = NAIVE_LAYERS + '''
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    next_h = np.tanh(x.dot(Wx) + prev_h.dot(Wh) + b)
+    return next_h, {'x': x, 'prev_h': prev_h, 'Wx': Wx, 'Wh': Wh, 'next_h': next_h}
+
+
+def rnn_step_backward(dnext_h, cache):
+    dz = (1 - cache['next_h'] ** 2) * dnext_h
+    return (dz.dot(cache['Wx'].T), dz.dot(cache['Wh'].T), cache['x'].T.dot(dz),
+            cache['prev_h'].T.dot(dz), dz.sum(axis=0))
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    N, T, D = x.shape
+    xw = x.dot(Wx) + b
+    h = np.zeros((N, T, h0.shape[1])); caches = []
+    prev = h0
+    for t in range(T):
+        nxt = np.tanh(xw[:, t] + prev.dot(Wh))
+        caches.append({'x': x[:, t], 'prev_h': prev, 'Wx': Wx, 'Wh': Wh, 'next_h': nxt})
+        h[:, t] = prev = nxt
+    return h, caches
+
+
+def rnn_backward(dh, cache):
+    N, T, H = dh.shape
+    dx = np.zeros((N, T, cache[0]['x'].shape[1])); dWx = dWh = db = 0
+    dprev = np.zeros((N, H))
+    for t in reversed(range(T)):
+        dx[:, t], dprev, a, bb, c = rnn_step_backward(dh[:, t] + dprev, cache[t])
+        dWx = dWx + a; dWh = dWh + bb; db = db + c
+    return dx, dprev, dWx, dWh, db
+
+
+def _own_gates(a, prev_c, H):
+    i, f, o = [1 / (1 + np.exp(-a[:, k * H:(k + 1) * H])) for k in range(3)]
+    g = np.tanh(a[:, 3 * H:])
+    next_c = f * prev_c + i * g
+    return o * np.tanh(next_c), next_c, {'i': i, 'f': f, 'o': o, 'g': g, 'c': next_c, 'prev_c': prev_c}
+
+
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    next_h, next_c, cache = _own_gates(x.dot(Wx) + prev_h.dot(Wh) + b, prev_c, prev_h.shape[1])
+    cache.update(x=x, prev_h=prev_h, Wx=Wx, Wh=Wh)
+    return next_h, next_c, cache
+
+
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    i, f, o, g = cache['i'], cache['f'], cache['o'], cache['g']
+    t = np.tanh(cache['c'])
+    dc = dnext_c + dnext_h * o * (1 - t ** 2)
+    da = np.concatenate([dc * g * i * (1 - i), dc * cache['prev_c'] * f * (1 - f),
+                         dnext_h * t * o * (1 - o), dc * i * (1 - g ** 2)], axis=1)
+    return (da.dot(cache['Wx'].T), da.dot(cache['Wh'].T), dc * f, cache['x'].T.dot(da),
+            cache['prev_h'].T.dot(da), da.sum(axis=0))
+
+
+def lstm_forward(x, h0, Wx, Wh, b):
+    N, T, D = x.shape
+    xw = x.dot(Wx) + b
+    h = np.zeros((N, T, h0.shape[1])); caches = []
+    prev_h, prev_c = h0, np.zeros_like(h0)
+    for t in range(T):
+        nxt, prev_c, c = _own_gates(xw[:, t] + prev_h.dot(Wh), prev_c, h0.shape[1])
+        c.update(x=x[:, t], prev_h=prev_h, Wx=Wx, Wh=Wh)
+        caches.append(c)
+        h[:, t] = prev_h = nxt
+    return h, caches
+
+
+def lstm_backward(dh, cache):
+    N, T, H = dh.shape
+    dx = np.zeros((N, T, cache[0]['x'].shape[1])); dWx = dWh = db = 0
+    dprev_h = np.zeros((N, H)); dprev_c = np.zeros((N, H))
+    for t in reversed(range(T)):
+        dx[:, t], dprev_h, dprev_c, a, bb, c = lstm_step_backward(dh[:, t] + dprev_h, dprev_c, cache[t])
+        dWx = dWx + a; dWh = dWh + bb; db = db + c
+    return dx, dprev_h, dWx, dWh, db
+'''
 # The same with two classic bugs: the forget and input gates swapped, and
 # words kept after <END> when sampling.
 BUGGY_LAYERS = NAIVE_LAYERS.replace('i = sigmoid(a[:, 0:H]); f = sigmoid(a[:, H:2*H])',
@@ -283,9 +376,11 @@ CLASS = {
     'missing_file': ('missing', {}, MODEL_PARTS),
 }
 CLASS['naive'] = ('zip', {LAYERS: NAIVE_LAYERS, MODEL: NAIVE_MODEL}, set())
+CLASS['own_caches'] = ('zip', {LAYERS: OWN_CACHES, MODEL: NAIVE_MODEL}, set())
 CLASS['naive_bugs'] = ('zip', {LAYERS: BUGGY_LAYERS, MODEL: BUGGY_MODEL},
                        {'lstm_step_forward', 'lstm_step_backward', 'sample_rnn', 'sample_lstm'})
-for i in range(4):
+CLASS['daemon'] = ('zip', {LAYERS: DAEMON}, set())
+for i in range(2):
     CLASS['copy%d' % i] = ('zip', {}, set())
 
 
@@ -427,6 +522,19 @@ def test_edited_notebook_and_patched_helpers_are_ignored(graded):
     assert any('rnn_step_forward next_h: error' in r for r in reasons)   # the instructor's notebook check
 
 
+def test_code_right_with_its_own_pieces_is_tried_again_with_them(graded):
+    checks = graded['students']['own_caches']['checks']
+    for part in ('rnn_backward', 'lstm_backward', 'overfit_rnn', 'overfit_lstm'):
+        first = [c for k, c in checks.items() if k.startswith(part + '/') and not k.endswith('+own')]
+        again = [c for k, c in checks.items() if k.startswith(part + '/') and k.endswith('+own')]
+        assert first and not all(c['ok'] for c in first), part     # the reference's steps in place
+        assert again and all(c['ok'] for c in again), part          # the student's own steps
+    # parts that pass at once are not run again
+    assert not any(k.startswith('rnn_forward/') and k.endswith('+own') for k in checks)
+    text = (graded['feedback'] / 'own_caches.txt').read_text()
+    assert 'FAILED' not in text and 'Failed checks' not in text
+
+
 def test_special_cased_passes_the_visible_check_only(graded):
     checks = graded['students']['special_cased']['checks']
     assert checks['rnn_step_forward/visible:rnn_step_forward']['ok']
@@ -446,8 +554,24 @@ def test_crashes_and_exits_are_reported(graded):
         assert set(_reasons(graded, 'crash_at_import', part)) == {
             'could not import cs231n/classifiers/rnn.py: crashed (exit code 3) at import'}
         assert all('SyntaxError' in r for r in _reasons(graded, 'syntax_error', part))
+        assert all(r.count('line ') == 1 for r in _reasons(graded, 'syntax_error', part))  # said once
     assert set(_reasons(graded, 'sys_exit', 'word_embedding_forward')) == {'called sys.exit(0)'}
     assert all(r.startswith('out of memory') for r in _reasons(graded, 'oom', 'rnn_forward'))
+    # one import failure sinks many parts: the feedback says it once
+    text = (graded['feedback'] / 'crash_at_import.txt').read_text()
+    assert text.count('could not import') == 1 and 'captioning_loss_rnn, overfit_rnn, sample_rnn' in text
+
+
+def test_feedback_points_at_the_part_to_fix_first(graded):
+    text = (graded['feedback'] / 'oom.txt').read_text()
+    backward = text[text.index('- rnn_backward,'):]
+    assert 'also runs the code of rnn_forward, which failed too: fix that first' in backward
+    assert 'section "Vanilla RNN: backward over a sequence"' in text   # where the check cell is
+
+
+def test_a_process_left_behind_does_not_hold_up_grading(graded):
+    students = graded['students']
+    assert students['daemon']['seconds'] < students['solution']['seconds'] + TIMEOUT_CELL
 
 
 def test_output_flood_is_capped(graded):
@@ -504,6 +628,40 @@ def test_collect_warns_and_zips_deterministically(release_dir, tmp_path):
     nb_path.write_text(json.dumps(nb))
     bad = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)
     assert 'code cell 4 (AssertionError)' in bad.stdout
+
+
+def test_review_flags_catch_reaching_for_the_reference():
+    cheat = (b"from cs231n.image_utils import sys as _s\n"
+             b"def rnn_step_forward(x, prev_h, Wx, Wh, b):\n"
+             b"    ref = [m for n, m in _s.modules.items() if n.startswith('_ref_')][0]\n"
+             b"    return getattr(ref.rnn_layers, 'rnn_step_forward')(x, prev_h, Wx, Wh, b)\n")
+    flags = grade.review_flags({LAYERS: cheat})
+    assert flags == [LAYERS + ' line 1 imports sys from cs231n.image_utils',
+                     LAYERS + " line 3 has the string '_ref_'", LAYERS + ' line 3 uses .modules',
+                     LAYERS + ' line 4 calls getattr()']
+    # none for the solution, nor for the files as handed out
+    solution = {rel: (REPO / rel).read_bytes() for rel in grade.STUDENT_MODULES.values()}
+    assert grade.review_flags(solution) == []
+    hints = release.load_hints()
+    handed_out = {rel: release.student_python(rel, data.decode(), hints)[0].encode()
+                  for rel, data in solution.items()}
+    assert grade.review_flags(handed_out) == []
+
+
+def test_unmatched_path_is_an_error(tmp_path):
+    proc = subprocess.run([PY, str(REPO / 'tools' / 'grade.py'), str(tmp_path / 'nosuchdir' / '*.zip'),
+                           '--out', str(tmp_path / 'g.csv')], capture_output=True, text=True)
+    assert proc.returncode == 2 and 'no such file or folder' in proc.stderr
+    assert not (tmp_path / 'g.csv').exists()
+
+
+def test_feedback_of_an_earlier_run_is_removed(graded, tmp_path):
+    fb = tmp_path / 'grades_feedback'
+    fb.mkdir()
+    (fb / 'someone_else.txt').write_text('an earlier run')
+    one = [graded['students']['solution']]
+    assert grade.write_reports(one, CONFIG['parts'], tmp_path / 'grades.csv') == (fb, 1)
+    assert sorted(f.name for f in fb.iterdir()) == ['solution.txt']
 
 
 def test_config_errors_are_caught(tmp_path):

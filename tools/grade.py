@@ -96,6 +96,22 @@ def hidden_functions():
     return found
 
 
+def cell_label(nb, i, name):
+    """Where cell i of a notebook is, as a student finds it in JupyterLab: the
+    heading of its section and its number among the section's code cells."""
+    heading, k = None, 0
+    for cell in nb.cells[:i + 1]:
+        if cell.cell_type == 'markdown':
+            titles = [line.lstrip('#').strip() for line in cell.source.splitlines() if line.startswith('#')]
+            if titles:
+                heading, k = titles[-1], 0
+        elif cell.cell_type == 'code':
+            k += 1
+    if heading is None:
+        return '%s, code cell %d' % (name, k)
+    return '%s, section "%s", code cell %d of the section' % (name, heading, k)
+
+
 def load_config(path, notebooks):
     """The parts, with every check resolved to what the runner needs."""
     cfg = tomllib.loads(Path(path).read_text(encoding='utf-8'))
@@ -125,7 +141,7 @@ def load_config(path, notebooks):
                               % (vname, v['inject']))
         i, source = hits[0]
         visible[vname] = {'kind': 'visible', 'notebook': v['notebook'], 'setup': setup[v['notebook']],
-                          'cell': source, 'label': '%s cell %d' % (v['notebook'], i),
+                          'cell': source, 'label': cell_label(nb, i, v['notebook']),
                           'inject': v.get('inject')}
     parts, names = [], set()
     for p in cfg.get('part', []):
@@ -133,7 +149,9 @@ def load_config(path, notebooks):
         if not name or name in names or not re.fullmatch(r'[A-Za-z0-9_]+', name):
             raise ConfigError('part %r: every part needs a unique name of letters, digits and _' % name)
         names.add(name)
-        bad = [f for f in p.get('functions', []) if f not in KNOWN_FUNCTIONS]
+        functions = list(p.get('functions', []))
+        uses = [f for f in p.get('uses', []) if f not in functions]
+        bad = [f for f in functions + uses if f not in KNOWN_FUNCTIONS]
         if bad:
             raise ConfigError('part %s: unknown functions %s (known: %s)'
                               % (name, bad, ', '.join(KNOWN_FUNCTIONS)))
@@ -149,11 +167,13 @@ def load_config(path, notebooks):
             else:
                 raise ConfigError('part %s: unknown check %r (use visible:NAME from [visible] or '
                                   'hidden:NAME from grading/hidden_tests)' % (name, check))
-            job.update(id='%s/%s' % (name, check), part=name, name=check,
-                       functions=list(p.get('functions', [])))
+            job.update(id='%s/%s' % (name, check), part=name, name=check, functions=functions)
             jobs.append(job)
+        # the same checks again with the student's own versions of what the
+        # part's functions build on (tried when the first round fails)
+        retry = [dict(j, id=j['id'] + '+own', functions=functions + uses) for j in jobs] if uses else []
         parts.append({'name': name, 'points': float(p['points']), 'partial': bool(p.get('partial', False)),
-                      'functions': list(p.get('functions', [])), 'jobs': jobs})
+                      'functions': functions, 'uses': uses, 'jobs': jobs, 'retry_jobs': retry})
     if not parts:
         raise ConfigError('%s defines no [[part]]' % path)
     student_files = settings.get('student_files', list(STUDENT_MODULES.values()))
@@ -233,9 +253,27 @@ def read_submission(path, student_files):
     return files, notes
 
 
+REVIEW_NAMES = {'sys', 'os', 'importlib', 'builtins', 'gc', 'inspect', 'subprocess', 'ctypes', 'types',
+                'io', 'pathlib', 'shutil', 'socket', 'pickle', 'marshal', 'runpy', 'threading', 'signal'}
+REVIEW_ATTRS = {'modules', '__dict__', '__globals__', '__builtins__', '__subclasses__', '__code__',
+                '__closure__', '__loader__', '__spec__', '__import__', '_getframe', 'f_globals', 'f_locals',
+                'f_back', 'tb_frame', 'gi_frame'}
+REVIEW_CALLS = {'exec', 'eval', 'compile', '__import__', 'open', 'globals', 'locals', 'vars', 'getattr',
+                'setattr', 'delattr', 'breakpoint'}
+REVIEW_STRINGS = ('_ref', 'hidden_tests', '_grading', 'sys.modules', 'jobs.json')
+
+
 def review_flags(files):
-    """Things in the student's code worth a look by a person (no effect on the grade)."""
+    """Things in the student's code worth a look by a person (no effect on the
+    grade): imports from outside numpy and the package, modules such as sys or
+    os reached through another module (from cs231n.image_utils import sys),
+    introspection (.modules, __globals__, getattr, ...), and strings naming
+    the grader's files. A heuristic: it reads the code, it does not run it."""
     flags = []
+
+    def flag(text):
+        flags.append((rel, node.lineno, text))
+
     for rel, data in sorted(files.items()):
         if data is None:
             continue
@@ -244,18 +282,29 @@ def review_flags(files):
         except (SyntaxError, ValueError):
             continue
         for node in ast.walk(tree):
+            if not hasattr(node, 'lineno'):
+                continue
+            at = '%s line %d' % (rel, node.lineno)
             mods = []
             if isinstance(node, ast.Import):
                 mods = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                mods = [node.module]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level == 0 and node.module:
+                    mods = [node.module]
+                for a in node.names:
+                    if a.name in REVIEW_NAMES:
+                        flag('%s imports %s from %s' % (at, a.name, '.' * node.level + (node.module or '')))
             for m in mods:
                 if m.split('.')[0] not in ALLOWED_IMPORTS:
-                    flags.append('%s line %d imports %s' % (rel, node.lineno, m))
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                    node.func.id in ('exec', 'eval', 'compile', '__import__', 'open', 'globals', 'setattr'):
-                flags.append('%s line %d calls %s()' % (rel, node.lineno, node.func.id))
-    return flags
+                    flag('%s imports %s' % (at, m))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in REVIEW_CALLS:
+                flag('%s calls %s()' % (at, node.func.id))
+            elif isinstance(node, ast.Attribute) and node.attr in REVIEW_ATTRS:
+                flag('%s uses .%s' % (at, node.attr))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    any(w in node.value for w in REVIEW_STRINGS):
+                flag('%s has the string %r' % (at, node.value[:60]))
+    return [text for _, _, text in sorted(flags, key=lambda f: f[:2])]
 
 
 # ----------------------------------------------------------------------------
@@ -321,13 +370,16 @@ def exit_reason(rc, memory_mb):
     return 'crashed (exit code %d)' % rc
 
 
-def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executable):
+def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executable, deadline=None, broken=None):
     """Run `jobs` in the workspace, restarting the runner after a crash or a
-    timeout; returns {job id: result dict} and the modules that broke."""
+    timeout, until `deadline` (time.monotonic(); by default the submission's
+    time from now); returns {job id: result dict} and the modules that broke
+    (`broken`: those known to be broken already, not imported again)."""
     timeout_check = float(settings['timeout_check'])
-    deadline = time.monotonic() + float(settings['timeout_submission'])
+    if deadline is None:
+        deadline = time.monotonic() + float(settings['timeout_submission'])
     memory_mb = int(settings['memory_mb'])
-    results, broken, pending = {}, {}, list(jobs)
+    results, broken, pending = {}, dict(broken or {}), list(jobs)
     idle_spawns = 0
     env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTHON', 'COVERAGE', 'CS231N'))}
     env.update(OPENBLAS_NUM_THREADS='1', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
@@ -406,6 +458,9 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
                         step_deadline = now + timeout_check
                     elif ev == 'done':
                         finished = True
+                        break
+                if finished:   # not waiting for the channel to close: a process the
+                    break      # submission left behind may hold it open
         closed_channel = False
         if proc.poll() is None and not timed_out and timed_out is not None:
             try:   # the channel is closed: the process should be ending on its own
@@ -417,7 +472,7 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
         rc = proc.wait()
         with LIVE_LOCK:
             LIVE.discard(proc)
-        drain.join(timeout=5)
+        drain.join(timeout=0.5 if finished else 5)
         if finished and not pending:
             break
         tail = drain.text().strip().splitlines()
@@ -450,6 +505,11 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
     return results, broken
 
 
+def _passed(jobs, results):
+    """How many of `jobs` passed (0 for none, or none run)."""
+    return sum(bool((results.get(j['id']) or {}).get('ok')) for j in jobs)
+
+
 def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False):
     """Grade one submission; never raises."""
     t0 = time.monotonic()
@@ -469,7 +529,18 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
                     notes.append('%s: graded as handed out (nothing implemented)' % rel)
                 continue
             (ws / rel).write_bytes(data)
-        results, broken = run_checks(ws, jobs, settings, ref_name, config['hidden_modules'])
+        deadline = time.monotonic() + float(settings['timeout_submission'])
+        results, broken = run_checks(ws, jobs, settings, ref_name, config['hidden_modules'], deadline=deadline)
+        # A part that failed is tried again with the student's own versions of
+        # the functions it builds on (`uses`), in place of the reference's: a
+        # sequence pass whose caches follow the student's own step functions is
+        # right, but only with those.
+        retry = [j for p in parts if p['retry_jobs'] and _passed(p['jobs'], results) < len(p['jobs'])
+                 for j in p['retry_jobs']]
+        if retry:
+            more, broken = run_checks(ws, retry, settings, ref_name, config['hidden_modules'],
+                                      deadline=deadline, broken=broken)
+            results.update(more)
         if not keep:
             shutil.rmtree(ws, ignore_errors=True)
         error = None
@@ -478,14 +549,15 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
         notes = ['the grader failed on this submission (%s): grade it by hand' % error]
     scores = {}
     for p in parts:
-        res = [results.get(j['id'], {'ok': False, 'reason': 'not run'}) for j in p['jobs']]
-        passed = sum(r['ok'] for r in res)
+        passed = max(_passed(p['jobs'], results), _passed(p['retry_jobs'], results))
         if p['partial']:
-            scores[p['name']] = round(p['points'] * passed / len(res), 2)
+            scores[p['name']] = round(p['points'] * passed / len(p['jobs']), 2)
         else:
-            scores[p['name']] = p['points'] if passed == len(res) else 0.0
+            scores[p['name']] = p['points'] if passed == len(p['jobs']) else 0.0
+    checks = {j['id']: results.get(j['id']) for j in jobs}
+    checks.update({j['id']: results[j['id']] for p in parts for j in p['retry_jobs'] if j['id'] in results})
     return {'student': name, 'path': str(path), 'scores': scores, 'total': round(sum(scores.values()), 2),
-            'max': sum(p['points'] for p in parts), 'checks': {j['id']: results.get(j['id']) for j in jobs},
+            'max': sum(p['points'] for p in parts), 'checks': checks,
             'notes': notes, 'review': flags, 'broken_modules': broken, 'grader_error': error,
             'seconds': round(time.monotonic() - t0, 2), 'started': started, 'ended': time.time()}
 
@@ -507,13 +579,34 @@ def feedback_text(g, parts):
         status = 'ok' if got == p['points'] else 'FAILED'
         lines.append('%-*s  %6s  %6s  %s' % (width, p['name'], fmt(got), fmt(p['points']), status))
     lines.append('%-*s  %6s  %6s' % (width, 'total', fmt(g['total']), fmt(g['max'])))
-    failed = [(p, j) for p in parts for j in p['jobs'] if not (g['checks'].get(j['id']) or {}).get('ok')]
-    if failed:
-        lines += ['', 'Failed checks:']
-        for p, j in failed:
+    failed = [p for p in parts if g['scores'][p['name']] < p['points']]
+    out, imports = [], {}
+    for p in failed:
+        for j in p['jobs']:
             r = g['checks'].get(j['id']) or {'reason': 'not run'}
+            if r.get('ok'):
+                continue
+            reason = r.get('reason') or 'failed'
+            if reason.startswith('could not import'):   # said once, for all the parts it sinks
+                imports.setdefault(reason, []).append(p['name'])
+                continue
             where = ' (%s)' % j['label'] if j.get('label') else ''
-            lines.append('- %s, %s%s: %s' % (p['name'], j['name'], where, r.get('reason') or 'failed'))
+            out.append('- %s, %s%s: %s' % (p['name'], j['name'], where, reason))
+        again = [g['checks'][j['id']] for j in p['retry_jobs'] if g['checks'].get(j['id'])]
+        if again and not any(r.get('reason', '').startswith('could not import') for r in again):
+            why = next((r.get('reason') or 'failed' for r in again if not r.get('ok')), None)
+            first = {(g['checks'].get(j['id']) or {}).get('reason') for j in p['jobs']}
+            out.append('  tried again with your own %s (not the reference\'s): %s'
+                       % (', '.join(p['uses']), 'the same' if why in first else why or 'passed'))
+        # parts whose functions this one runs too, and which failed themselves
+        inner = [q['name'] for q in failed if q is not p and set(q['functions']) < set(p['functions'])]
+        if inner:
+            out.append('  this part also runs the code of %s, which failed too: fix %s first'
+                       % (', '.join(inner), 'that' if len(inner) == 1 else 'those'))
+    for reason, names in imports.items():
+        out.insert(0, '- %s: %s' % (', '.join(dict.fromkeys(names)), reason))
+    if out:
+        lines += ['', 'Failed checks:'] + out
     if g['notes']:
         lines += ['', 'Notes:'] + ['- ' + n for n in g['notes']]
     if g['review']:
@@ -532,13 +625,19 @@ def write_reports(grades, parts, out_csv):
             w.writerow([g['student']] + [fmt(g['scores'][n]) for n in names] + [fmt(g['total'])])
     fb = out_csv.parent / (out_csv.stem + '_feedback')
     fb.mkdir(exist_ok=True)
+    # feedback files of an earlier run into the same place, for students not
+    # in this one, would be handed back by mistake: they go
+    current = {g['student'] + '.txt' for g in grades}
+    stale = sorted(f for f in fb.glob('*.txt') if f.name not in current)
+    for f in stale:
+        f.unlink()
     for g in grades:
         (fb / (g['student'] + '.txt')).write_text(feedback_text(g, parts), encoding='utf-8')
     details = {'parts': [{'name': p['name'], 'points': p['points'], 'functions': p['functions'],
                           'checks': [j['name'] for j in p['jobs']]} for p in parts],
                'students': grades}
     out_csv.with_suffix('.json').write_text(json.dumps(details, indent=1, sort_keys=True), encoding='utf-8')
-    return fb
+    return fb, len(stale)
 
 
 def unique_names(paths):
@@ -568,6 +667,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
 
+    missing = [p for p in args.submissions if not os.path.exists(p)]
+    if missing:
+        print('grade: no such file or folder: %s\n(a pattern like submissions/*.zip that matches nothing '
+              'is passed on as it is: check the path)' % ', '.join(missing), file=sys.stderr)
+        return 2
     snap = release.snapshot()
     notebooks = snap[1]
     try:
@@ -610,9 +714,11 @@ def main(argv=None):
             return 130
         ex.shutdown(wait=True)
         grades.sort(key=lambda g: g['student'])
-        fb = write_reports(grades, config['parts'], args.out)
+        fb, stale = write_reports(grades, config['parts'], args.out)
         say('wrote %s, %s and %s/ in %.1f s' % (args.out, Path(args.out).with_suffix('.json'), fb,
                                                 time.monotonic() - t0))
+        if stale:
+            say('removed %d feedback file(s) of an earlier run from %s/ (students not in this run)' % (stale, fb))
         if args.keep_workspaces:
             say('workspaces kept in %s' % run_root)
     finally:
