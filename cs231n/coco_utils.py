@@ -107,7 +107,7 @@ def default_base_dir(pca_features=True, announce=True):
         return OFFLINE_DIR
     raise FileNotFoundError(
         'No captioning dataset found: neither %s nor %s is complete. Build the offline set with '
-        '`%s` (a minute, no network) or fetch the real COCO data with `%s` (about 1 GB), '
+        '`%s` (about two minutes, no network) or fetch the real COCO data with `%s` (about 1 GB), '
         'or set %s to a dataset folder.' % (BASE_DIR, OFFLINE_DIR, BUILD_COMMAND, FETCH_COMMAND, ENV_VAR))
 
 

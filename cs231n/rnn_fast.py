@@ -5,7 +5,9 @@ rnn_layers.py) and the loss of CaptioningRNN.
 They compute the same thing as the step functions of rnn_layers.py run over
 T steps, in float32 when the inputs are float32. In the student version of
 the assignment this module is empty: there the student writes the sequence
-layers in rnn_layers.py, step by step, and the loss in the plain way.
+layers in rnn_layers.py, step by step, and the loss in the plain way. A
+student may keep helpers of their own here; it is graded with rnn_layers.py
+and classifiers/rnn.py.
 """
 ### BEGIN SOLUTION
 import numpy as np

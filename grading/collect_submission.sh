@@ -46,12 +46,15 @@ def check_notebook(path):
         warn('%s cannot be read as a notebook (%s)' % (path, e))
         return
     not_run, errors, counts = [], [], []
-    number = 0
+    number, section = 0, None
     for cell in nb.get('cells', []):
+        source = ''.join(cell.get('source', []))
+        if cell.get('cell_type') == 'markdown':
+            titles = [line.lstrip('#').strip() for line in source.splitlines() if line.startswith('#')]
+            section = titles[-1] if titles else section
         if cell.get('cell_type') != 'code':
             continue
         number += 1
-        source = ''.join(cell.get('source', []))
         if not source.strip():
             continue
         count = cell.get('execution_count')
@@ -61,7 +64,8 @@ def check_notebook(path):
             counts.append(count)
         for out in cell.get('outputs', []):
             if out.get('output_type') == 'error':
-                errors.append('code cell %d (%s)' % (number, out.get('ename', 'error')))
+                where = ', section "%s"' % section if section else ''
+                errors.append('code cell %d%s (%s)' % (number, where, out.get('ename', 'error')))
     if not_run:
         warn('%s: %d code cell(s) never run (cells %s): run every cell before you collect'
              % (path, len(not_run), ', '.join(map(str, not_run[:10])) + (' ...' if len(not_run) > 10 else '')))

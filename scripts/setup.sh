@@ -24,13 +24,17 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV" || { echo "setup: '$PY -m venv' failed: install the venv module (e.g. apt-get install python3-venv) and run again." >&2; exit 1; }
 fi
 
+# The test tools only where the tests are (the instructor's repository, not
+# the student version of the assignment).
+if [ -d "$ROOT/tests" ]; then TESTS=1; TARGET=".[test]"; else TESTS=0; TARGET="."; fi
+
 # Reinstall only when the dependency list changed.
 STAMP="$VENV/.cs231n-installed"
-WANT="$(cat pyproject.toml | sha256sum | cut -c1-16)"
+WANT="$( { cat pyproject.toml; echo "$TARGET"; } | sha256sum | cut -c1-16)"
 if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
     echo "setup: installing the package and its dependencies (about a minute)"
     # (pip's notes about package mirrors missing on this machine are filtered out)
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test]" 2>&1 |
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$TARGET" 2>&1 |
         { grep -v '^WARNING: Location .* is ignored' || true; }
     echo "$WANT" > "$STAMP"
 fi
@@ -38,7 +42,7 @@ fi
 # Optional independent reference for the tests: PyTorch, only from a wheel that
 # is already on this machine (never a multi-GB download). Without it, the
 # torch comparison tests are skipped.
-if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
+if [ "$TESTS" = 1 ] && ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
     # the wheel itself only from disk (--no-index); its small dependencies from the index
     if "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
             "torch==2.13.0" >/dev/null 2>&1 &&
@@ -54,7 +58,7 @@ fi
 # The browser test of the caption explorer drives the system's Chromium. Install
 # it when this runs as root with apt-get (CI does); otherwise that test is
 # skipped with a note.
-if ! command -v chromium >/dev/null 2>&1; then
+if [ "$TESTS" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "setup: installing Chromium for the browser test (apt-get, about a minute)"
         if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; then

@@ -1,4 +1,4 @@
-"""The grader (tools/grade.py) on a class of 20 submissions, graded once, in
+"""The grader (tools/grade.py) on a class of 21 submissions, graded once, in
 parallel: the solution, the release, deliberately broken ones, a cheater, and
 submissions that hang, crash, exit, run out of memory or flood the output.
 Also the students' collect step (collect_submission.sh)."""
@@ -377,6 +377,18 @@ CLASS = {
 }
 CLASS['naive'] = ('zip', {LAYERS: NAIVE_LAYERS, MODEL: NAIVE_MODEL}, set())
 CLASS['own_caches'] = ('zip', {LAYERS: OWN_CACHES, MODEL: NAIVE_MODEL}, set())
+# Bugs that only the checks added to the notebooks for them catch there (the
+# hidden checks catch them too): a gradient left out of grads (RNN), the LSTM loss
+# dropping dh0, sampling that feeds <START> at every step.
+NOTEBOOK_BUGS = (NAIVE_MODEL
+                 .replace("    grads['b_proj'] = dh0.sum(axis=0)\n",
+                          "    if self.cell_type == 'lstm':\n        grads['b_proj'] = dh0.sum(axis=0)\n")
+                 .replace("lstm_backward(dh, c2)\n", "lstm_backward(dh, c2)\n        dh0 = 0 * dh0\n")
+                 .replace("x = W_embed[words]", "x = W_embed[self._start * np.ones(N, dtype=np.int32)]"))
+assert NOTEBOOK_BUGS.count('dh0 = 0 * dh0') == 1 and "if self.cell_type == 'lstm':" in NOTEBOOK_BUGS
+assert 'W_embed[self._start' in NOTEBOOK_BUGS
+CLASS['notebook_bugs'] = ('zip', {LAYERS: NAIVE_LAYERS, MODEL: NOTEBOOK_BUGS},
+                          MODEL_PARTS - {'overfit_lstm'})   # without dh0 the LSTM still memorises
 CLASS['naive_bugs'] = ('zip', {LAYERS: BUGGY_LAYERS, MODEL: BUGGY_MODEL},
                        {'lstm_step_forward', 'lstm_step_backward', 'sample_rnn', 'sample_lstm'})
 CLASS['daemon'] = ('zip', {LAYERS: DAEMON}, set())
@@ -484,7 +496,7 @@ def _reasons(graded, name, part):
 
 def test_class_csv_is_complete_and_graded_in_parallel(graded):
     assert graded['header'] == ['student'] + PARTS + ['total']
-    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 20
+    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 21
     for name, row in graded['rows'].items():
         assert float(row['total']) == pytest.approx(sum(float(row[p]) for p in PARTS))
         assert (graded['feedback'] / (name + '.txt')).is_file()
@@ -533,6 +545,18 @@ def test_code_right_with_its_own_pieces_is_tried_again_with_them(graded):
     assert not any(k.startswith('rnn_forward/') and k.endswith('+own') for k in checks)
     text = (graded['feedback'] / 'own_caches.txt').read_text()
     assert 'FAILED' not in text and 'Failed checks' not in text
+
+
+def test_notebook_checks_catch_what_only_the_hidden_ones_did(graded):
+    checks = graded['students']['notebook_bugs']['checks']
+    for cid, why in [('captioning_loss_rnn/visible:captioning_grads_rnn', "grads has no ['b_proj']"),
+                     ('captioning_loss_lstm/visible:captioning_grads_lstm', 'grad W_proj: error'),
+                     ('sample_rnn/visible:sample_rnn_words', 'sample gave'),
+                     ('sample_lstm/visible:sample_lstm_words', 'sample gave')]:
+        assert not checks[cid]['ok'] and why in checks[cid]['reason'], (cid, checks[cid])
+    # the form of the sampled captions is right: only the words check sees the bug
+    assert checks['sample_rnn/visible:sample_rnn']['ok']
+    assert checks['captioning_loss_lstm/visible:captioning_loss_lstm']['ok']
 
 
 def test_special_cased_passes_the_visible_check_only(graded):
@@ -627,7 +651,7 @@ def test_collect_warns_and_zips_deterministically(release_dir, tmp_path):
     code_cells[3]['outputs'] = [{'output_type': 'error', 'ename': 'AssertionError', 'evalue': '', 'traceback': []}]
     nb_path.write_text(json.dumps(nb))
     bad = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)
-    assert 'code cell 4 (AssertionError)' in bad.stdout
+    assert 'code cell 4, section "Vanilla RNN: step forward" (AssertionError)' in bad.stdout
 
 
 def test_review_flags_catch_reaching_for_the_reference():
