@@ -88,6 +88,16 @@ def _resolve_local(base_dir, entries):
     return np.asarray(out)
 
 
+def _shown(path):
+    """A path as printed: relative to the working directory when it is close by
+    (../datasets/... from notebooks/), else absolute."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:          # another drive (Windows)
+        return str(path)
+    return str(path) if rel.startswith(os.pardir + os.sep + os.pardir) else rel
+
+
 def default_base_dir(pca_features=True, announce=True):
     """The dataset folder used when none is given: $CS231N_COCO_DIR if set,
     else datasets/coco_captioning when complete, else the offline set."""
@@ -98,12 +108,12 @@ def default_base_dir(pca_features=True, announce=True):
         return Path(env)
     if BASE_DIR.is_dir() and not missing_files(BASE_DIR, pca_features):
         if announce:
-            print('Loading COCO from %s (the offline set is built by `%s`)' % (BASE_DIR, BUILD_COMMAND))
+            print('Loading COCO from %s (the offline set is built by `%s`)' % (_shown(BASE_DIR), BUILD_COMMAND))
         return BASE_DIR
     if OFFLINE_DIR.is_dir() and not missing_files(OFFLINE_DIR, pca_features):
         if announce:
             print('Loading the offline set from %s (for the real COCO data run `%s`)'
-                  % (OFFLINE_DIR, FETCH_COMMAND))
+                  % (_shown(OFFLINE_DIR), FETCH_COMMAND))
         return OFFLINE_DIR
     raise FileNotFoundError(
         'No captioning dataset found: neither %s nor %s is complete. Build the offline set with '

@@ -1,15 +1,15 @@
-"""The sequence layers as the reference solution computes them: the fast
-passes behind rnn_forward, rnn_backward, lstm_forward, lstm_backward (in
-rnn_layers.py) and the loss of CaptioningRNN.
-
-They compute the same thing as the step functions of rnn_layers.py run over
-T steps, in float32 when the inputs are float32. In the student version of
-the assignment this module is empty: there the student writes the sequence
-layers in rnn_layers.py, step by step, and the loss in the plain way. A
-student may keep helpers of their own here; it is graded with rnn_layers.py
-and classifiers/rnn.py.
+"""Room for helpers of your own: functions written for rnn_layers.py and
+classifiers/rnn.py can live here (import them from there). This file is
+graded together with those two.
 """
 ### BEGIN SOLUTION
+# The reference solution's sequence layers: the fast passes behind
+# rnn_forward, rnn_backward, lstm_forward, lstm_backward (in rnn_layers.py)
+# and the loss of CaptioningRNN. They compute the same thing as the step
+# functions of rnn_layers.py run over T steps, in float32 when the inputs are
+# float32. The student version of this module is the docstring above alone:
+# there the student writes the sequence layers in rnn_layers.py, step by
+# step, and the loss in the plain way.
 import numpy as np
 
 # ----------------------------------------------------------------------------

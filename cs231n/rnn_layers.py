@@ -297,8 +297,49 @@ def lstm_backward(dh, cache):
 
 
 # ----------------------------------------------------------------------------
-# Temporal affine layer and temporal softmax loss (given to students)
+# Affine, temporal affine and temporal softmax loss (given to students)
 # ----------------------------------------------------------------------------
+
+def affine_forward(x, w, b):
+    """A fully connected layer (e.g. image features to the initial hidden
+    state). Each of the N inputs is flattened to a vector of size D.
+
+    Inputs:
+    - x: Input data, of shape (N, d_1, ..., d_k), with D = d_1 * ... * d_k
+    - w: Weights, of shape (D, M)
+    - b: Biases, of shape (M,)
+
+    Returns a tuple of:
+    - out: Output data, of shape (N, M)
+    - cache: (x, w, b)
+    """
+    x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
+    if x.ndim < 2 or w.ndim != 2 or b.shape != w.shape[1:] or int(np.prod(x.shape[1:])) != w.shape[0]:
+        raise ValueError('affine_forward: x must be of shape (N, d_1, ..., d_k), w of shape (D, M) with '
+                         'D = d_1 * ... * d_k, and b of shape (M,); got x %s, w %s, b %s'
+                         % (x.shape, w.shape, b.shape))
+    out = x.reshape(x.shape[0], -1) @ w + b      # (N, M)
+    return out, (x, w, b)
+
+
+def affine_backward(dout, cache):
+    """Backward pass of affine_forward.
+
+    Inputs:
+    - dout: Upstream gradients, of shape (N, M)
+    - cache: Cache from affine_forward
+
+    Returns a tuple of:
+    - dx: Gradient of x, of shape (N, d_1, ..., d_k)
+    - dw: Gradient of w, of shape (D, M)
+    - db: Gradient of b, of shape (M,)
+    """
+    x, w, b = cache
+    dx = (dout @ w.T).reshape(x.shape)
+    dw = x.reshape(x.shape[0], -1).T @ dout
+    db = dout.sum(axis=0)
+    return dx, dw, db
+
 
 def temporal_affine_forward(x, w, b):
     """An affine layer applied at every time step: a vector of size D becomes

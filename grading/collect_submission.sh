@@ -57,6 +57,8 @@ def check_notebook(path):
         number += 1
         if not source.strip():
             continue
+        if re.search(r'^[ \t]*# =* TODO: \S+ =*[ \t]*$', source, re.M):
+            warn('%s: code cell %d%s still has a TODO block' % (path, number, ', section "%s"' % section if section else ''))
         count = cell.get('execution_count')
         if count is None:
             not_run.append(number)

@@ -33,7 +33,7 @@ STAMP="$VENV/.cs231n-installed"
 WANT="$( { cat pyproject.toml; echo "$TARGET"; } | sha256sum | cut -c1-16)"
 if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
     echo "setup: installing the package and its dependencies (about a minute)"
-    # (pip's notes about package mirrors missing on this machine are filtered out)
+    # (pip's warnings about configured package locations it cannot reach are filtered out)
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$TARGET" 2>&1 |
         { grep -v '^WARNING: Location .* is ignored' || true; }
     echo "$WANT" > "$STAMP"

@@ -1,7 +1,10 @@
 """The project's own promises: the dependency lists agree, the README's two
 commands are the ones CI and users run."""
 import re
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,6 +8,7 @@ from cs231n.rnn_layers import (lstm_backward, lstm_forward, lstm_step_backward,
                                lstm_step_forward, rnn_backward, rnn_forward,
                                rnn_step_backward, rnn_step_forward, sigmoid,
                                temporal_affine_backward, temporal_affine_forward,
+                               affine_forward, affine_backward,
                                temporal_softmax_loss, word_embedding_backward,
                                word_embedding_forward)
 
@@ -188,6 +189,26 @@ def test_temporal_affine_gradcheck(N, T, D, M):
     numeric = num_grads(lambda *a: temporal_affine_forward(*a)[0], [x, w, b], dout)
     for a, n in zip(analytic, numeric):
         assert rel_error(a, n) < 1e-8
+
+
+@pytest.mark.parametrize('shape,M', [((2, 4), 3), ((3, 2, 3), 5), ((1, 1), 1)])
+def test_affine_gradcheck(shape, M):
+    rng = np.random.default_rng(7)
+    D = int(np.prod(shape[1:]))
+    x, w, b = rng.standard_normal(shape), rng.standard_normal((D, M)), rng.standard_normal(M)
+    out, cache = affine_forward(x, w, b)
+    assert np.allclose(out, x.reshape(shape[0], D) @ w + b)
+    dout = rng.standard_normal(out.shape)
+    analytic = affine_backward(dout, cache)
+    assert [a.shape for a in analytic] == [x.shape, w.shape, b.shape]
+    numeric = num_grads(lambda *a: affine_forward(*a)[0], [x, w, b], dout)
+    for a, n in zip(analytic, numeric):
+        assert np.max(np.abs(a - n)) < 1e-8
+
+
+def test_affine_forward_names_the_shapes_it_expected():
+    with pytest.raises(ValueError, match=r'D = d_1 \* ... \* d_k.*got x \(2, 3\), w \(4, 5\)'):
+        affine_forward(np.zeros((2, 3)), np.zeros((4, 5)), np.zeros(5))
 
 
 def test_temporal_softmax_loss_values():

@@ -26,7 +26,6 @@ import argparse
 import ast
 import concurrent.futures
 import csv
-import io
 import json
 import os
 import re

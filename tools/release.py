@@ -34,8 +34,12 @@ from pathlib import Path
 
 try:
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    sys.exit('the instructor tools need Python 3.11 or newer (tomllib)')
+except ModuleNotFoundError:  # Python 3.10: the same parser as a package (a test dependency)
+    try:
+        import tomli as tomllib
+    except ModuleNotFoundError:
+        sys.exit('the instructor tools need Python 3.11 or newer, or the tomli package '
+                 '(pip install tomli) on Python 3.10')
 
 ROOT = Path(__file__).resolve().parent.parent
 HINTS = ROOT / 'grading' / 'hints.toml'

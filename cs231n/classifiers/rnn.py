@@ -1,8 +1,8 @@
 """An image captioning model: CNN features in, words out, through an RNN or LSTM."""
 import numpy as np
 
-from ..rnn_layers import (lstm_backward, lstm_forward, lstm_step_forward,
-                          rnn_backward, rnn_forward, rnn_step_forward,
+from ..rnn_layers import (affine_backward, affine_forward, lstm_backward, lstm_forward,
+                          lstm_step_forward, rnn_backward, rnn_forward, rnn_step_forward,
                           temporal_affine_backward, temporal_affine_forward,
                           temporal_softmax_loss, word_embedding_backward,
                           word_embedding_forward)
@@ -133,7 +133,7 @@ class CaptioningRNN:
         width = (last[order][:, None] > np.arange(T)).sum(axis=0)   # (T,), never increasing
         # From the word vectors to the scores and back, the model works on the
         # rows the cells compute, step after step: (step t, sample n) for
-        # n < width[t], M rows in all ("rows layout", see rnn_layers.py).
+        # n < width[t], M rows in all ("rows layout", see rnn_fast.py).
         running = np.arange(N) < width[:, None]               # (T, N)
         h0 = features @ W_proj + b_proj                        # (N, H)
         # The cells as rnn_forward / lstm_forward compute them in the reference

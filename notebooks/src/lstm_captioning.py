@@ -133,8 +133,8 @@ check('lstm_step_forward next_c', rel_error(expected_next_c, next_c), 1e-8, hint
 # Work backwards through the same equations. Two things are easy to miss:
 #
 # * `next_c` reaches the loss two ways: directly (through `dnext_c`, from the
-#   next step) and through `next_h = o * tanh(next_c)`. So
-#   `dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2)`.
+#   next step) and through `next_h = o * tanh(next_c)`. Its gradient is the
+#   sum of the two.
 # * The derivatives of the gate nonlinearities can be written with their
 #   outputs: $\sigma'(z) = \sigma(z)(1 - \sigma(z))$ and
 #   $\tanh'(z) = 1 - \tanh(z)^2$. Keep `i, f, o, g` and `tanh(next_c)` in the

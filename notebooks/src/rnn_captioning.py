@@ -160,16 +160,14 @@ check('rnn_step_forward next_h', rel_error(expected_next_h, next_h), 1e-8,
 # ## Vanilla RNN: step backward
 #
 # Write `a = x Wx + prev_h Wh + b` for the value inside the tanh. The derivative
-# of tanh can be written with its own output: if `h = tanh(a)` then
-# `dh/da = 1 - h**2`. So the backward pass needs no new tanh: keep `next_h` in
-# the cache, and
-#
-# * `da = dnext_h * (1 - next_h**2)`, shape (N, H)
-# * `dx = da @ Wx.T` (N, D), `dprev_h = da @ Wh.T` (N, H)
-# * `dWx = x.T @ da` (D, H), `dWh = prev_h.T @ da` (H, H), `db = da.sum(axis=0)` (H,)
+# of tanh can be written with its own output: if $h = \tanh(a)$ then
+# $dh/da = 1 - h^2$. So the backward pass needs no new tanh if the cache keeps
+# `next_h`. Go back through the tanh first, to the gradient of `a` (N, H);
+# then through the sum and the two products, as for an affine layer.
 #
 # A quick way to get every transpose right: each gradient has the shape of the
-# thing it is the gradient of. Implement `rnn_step_backward`; we compare it with
+# thing it is the gradient of (`dWx` is (D, H), `dprev_h` is (N, H), `db` is
+# (H,), summed over the minibatch). Implement `rnn_step_backward`; we compare it with
 # a numerical gradient, and the errors should be below about 1e-8.
 
 # %%
@@ -346,7 +344,7 @@ check('word_embedding_forward out (max abs difference)', np.abs(expected_out - o
 # `W`. Row `v` of `dW` is the sum of `dout[n, t]` over every position where
 # word `v` occurs, and a word can occur many times in a minibatch. Careful:
 # `dW[x] += dout` does **not** add up repeated ids (numpy writes each index
-# once). `np.add.at(dW, x, dout)` does. The error should be below about 1e-11.
+# once); look up `np.add.at`, which does. The error should be below about 1e-11.
 
 # %%
 np.random.seed(231)
@@ -579,7 +577,11 @@ else:
 # picks the most likely word, feeds that word back in as the next input, and
 # so on until it says `<END>` (or reaches `max_length`). Implement
 # `CaptioningRNN.sample` with this greedy loop: use the single-step function
-# and keep the hidden state between steps.
+# and keep the hidden state between steps. It returns an integer array
+# (N, max_length) whose column 0 is the first generated word (not `<START>`);
+# once a caption has said `<END>`, the rest of its row is `<NULL>` (the
+# original assignment keeps generating there; the checks below expect
+# `<NULL>`).
 #
 # On the training captions the overfitted model should repeat what it
 # memorised. On validation images it has never seen, it cannot do well: 50
@@ -653,7 +655,7 @@ print('PASS sample words: the greedy captions of a tiny fixed model')
 # for this task: the fraction of the generated 1-, 2-, 3- and 4-word sequences
 # that also appear in one of the image's reference captions (BLEU-4 combines
 # all four, and penalises captions shorter than the references). 1 is a
-# perfect match, 0 no overlap at all. Measured on a laptop-class machine, this
+# perfect match, 0 no overlap at all. Measured on a two-core machine, this
 # run reaches a validation BLEU-4 of about 0.32 on the offline set (BLEU-1
 # about 0.74); the check below asks for more than 0.25.
 #
