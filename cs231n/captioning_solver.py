@@ -64,9 +64,18 @@ class CaptioningSolver:
             self.update_rule = update_rule
         else:
             raise ValueError('update_rule must be a name or a function, got %r' % (update_rule,))
-        if batch_size < 1 or num_epochs < 0:
-            raise ValueError('batch_size must be >= 1 and num_epochs >= 0; got %r and %r'
-                             % (batch_size, num_epochs))
+        for name, value, low in (('batch_size', batch_size, 1), ('num_epochs', num_epochs, 0),
+                                 ('print_every', print_every, 1)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise ValueError('%s must be an integer >= %d; got %r' % (name, low, value))
+        if not isinstance(lr_decay, (int, float, np.floating)) or not 0 < lr_decay <= 1:
+            raise ValueError('lr_decay must be a number in (0, 1]; got %r' % (lr_decay,))
+        if not isinstance(optim_config, dict):
+            raise ValueError('optim_config must be a dict (e.g. {\'learning_rate\': 5e-3}); got %r'
+                             % (optim_config,))
+        if checkpoint_path is not None and os.path.isdir(checkpoint_path):
+            raise ValueError('checkpoint_path %s is a folder: give a file name in it, e.g. %s'
+                             % (checkpoint_path, os.path.join(checkpoint_path, 'run.ckpt')))
         self.optim_config = dict(optim_config)
         self.lr_decay = lr_decay
         self.batch_size = batch_size
@@ -82,6 +91,12 @@ class CaptioningSolver:
         self.iteration = 0
         self.loss_history = []
         self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
+        self._undo = None
+        # An update rule that changes w in place (sgd) leaves nothing to go back
+        # to after a bad update: for those, _step keeps a copy.
+        probe = np.zeros(1)
+        out, _ = self.update_rule(probe, np.zeros(1), dict(self.optim_config))
+        self._in_place = np.shares_memory(out, probe)
 
     @property
     def iterations_per_epoch(self):
@@ -97,17 +112,41 @@ class CaptioningSolver:
                                                       split='train')
         loss, grads = self.model.loss(features, captions)
         if not np.isfinite(loss):
-            raise FloatingPointError(
-                'The loss became %s at iteration %d (the last finite loss was %s). Training '
-                'stopped before this update, so the parameters are the last good ones. Try a '
-                'smaller learning_rate (now %r).'
-                % (loss, self.iteration + 1,
-                   self.loss_history[-1] if self.loss_history else 'never seen',
-                   next(iter(self.optim_configs.values()), {}).get('learning_rate')))
+            self._stop_on_bad_loss(loss)
+        # what the next step needs to go back here, should this update break the model
+        params = {p: w.copy() if self._in_place else w for p, w in self.model.params.items()}
+        self._undo = (self.iteration, self.epoch, params,
+                      {p: dict(cfg) for p, cfg in self.optim_configs.items()})
         self.loss_history.append(float(loss))
         for p, w in self.model.params.items():
             next_w, self.optim_configs[p] = self.update_rule(w, grads[p], self.optim_configs[p])
             self.model.params[p] = next_w
+
+    def _stop_on_bad_loss(self, loss):
+        """The loss is NaN or infinite: put the parameters and the optimizer
+        state back to before the update that caused it, then stop."""
+        if self._undo is None:
+            raise FloatingPointError(
+                'The loss is %s on the first minibatch (iteration %d), before any update: the '
+                'model or the data give it, not the learning rate. Check the features and '
+                'the parameters for NaN or huge values.' % (loss, self.iteration + 1))
+        bad = self.iteration + 1
+        self.iteration, self.epoch, params, self.optim_configs = self._undo
+        self.model.params.update(params)
+        self.loss_history = self.loss_history[:self.iteration]
+        self._undo = None
+        lr = next(iter(self.optim_configs.values()), {}).get('learning_rate')
+        saved = ''
+        if self.checkpoint_path:
+            self.save_checkpoint(self.checkpoint_path)
+            saved = ' (and saved to %s)' % self.checkpoint_path
+        raise FloatingPointError(
+            'The loss became %s at iteration %d: the update of iteration %d made the parameters '
+            'blow up. The parameters and the optimizer state are back to where they were before '
+            'that update, at iteration %d%s. Train on with a smaller learning_rate (it was %s), '
+            'e.g. a new CaptioningSolver for the same model.'
+            % (loss, bad, self.iteration + 1, self.iteration, saved,
+               'the update rule\'s default' if lr is None else repr(lr)))
 
     def train(self):
         """Run the optimisation for num_epochs, resuming from checkpoint_path
@@ -147,6 +186,8 @@ class CaptioningSolver:
             'random_state': np.random.get_state(),
             'num_epochs': self.num_epochs,
             'batch_size': self.batch_size,
+            'update_rule': getattr(self.update_rule, '__name__', repr(self.update_rule)),
+            'optim_config': dict(self.optim_config),
         }
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
@@ -162,8 +203,28 @@ class CaptioningSolver:
 
     def load_checkpoint(self, path):
         """Restore what save_checkpoint wrote (only load files you wrote)."""
-        with open(path, 'rb') as f:
-            state = pickle.load(f)
+        try:
+            with open(path, 'rb') as f:
+                state = pickle.load(f)
+            if not isinstance(state, dict) or not {'params', 'optim_configs', 'iteration'} <= set(state):
+                raise ValueError('not a CaptioningSolver checkpoint')
+        except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError,
+                pickle.UnpicklingError) as e:
+            raise ValueError('checkpoint %s cannot be read (%s: %s): it is not a CaptioningSolver '
+                             'checkpoint, or it was cut short. Delete it (or give another '
+                             'checkpoint_path) to start over.' % (path, type(e).__name__, e)) from None
+        rule = getattr(self.update_rule, '__name__', repr(self.update_rule))
+        if state.get('update_rule', rule) != rule:
+            raise ValueError('checkpoint %s was written with update_rule %r, but this solver uses %r: '
+                             'use the same rule to resume, or another checkpoint_path to start over'
+                             % (path, state['update_rule'], rule))
+        changed = ['%s %r (now %r)' % (k, state[k], v) for k, v in
+                   (('batch_size', self.batch_size), ('num_epochs', self.num_epochs),
+                    ('optim_config', self.optim_config)) if k in state and state[k] != v]
+        if changed:
+            print('Note: %s was written with %s. Resuming keeps its optimizer state (learning rate '
+                  'included); the new batch_size and num_epochs apply from here on.'
+                  % (path, ', '.join(changed)))
         params = state['params']
         if set(params) != set(self.model.params):
             raise ValueError('checkpoint %s holds parameters %s, but the model has %s'

@@ -64,20 +64,45 @@ def test_iterations_epochs_and_lr_decay():
     assert all(abs(c['learning_rate'] - 0.1 * 0.5 ** 3) < 1e-12 for c in solver.optim_configs.values())
 
 
-def test_nan_loss_stops_with_clear_message():
+@pytest.mark.parametrize('rule,lr', [('sgd', 1e30), ('adam', 1e30)])
+def test_blow_up_is_undone_and_training_goes_on(rule, lr, tmp_path):
+    """A learning rate so large that an update makes the loss NaN: training
+    stops, the parameters and the optimizer state go back to before that
+    update (sgd changes w in place, adam does not), and a new solver with a
+    smaller learning rate trains on from there."""
     model, data = tiny_setup()
-    solver = CaptioningSolver(model, data, update_rule='sgd', optim_config={'learning_rate': 1.0},
-                              batch_size=10, num_epochs=2, verbose=False)
-    solver.train()
-    before = {k: v.copy() for k, v in model.params.items()}
-    model.params['W_vocab'][0, 0] = np.nan
-    before['W_vocab'][0, 0] = np.nan
-    solver.num_epochs = 3
-    with pytest.raises(FloatingPointError, match=r'loss became nan at iteration 9.*smaller learning_rate'):
+    ckpt = tmp_path / 'run.ckpt'
+    solver = CaptioningSolver(model, data, update_rule=rule, optim_config={'learning_rate': lr},
+                              batch_size=10, num_epochs=5, verbose=False, checkpoint_path=str(ckpt))
+    with np.errstate(all='ignore'), pytest.raises(FloatingPointError) as e:
         solver.train()
-    assert len(solver.loss_history) == 8
-    for k in before:  # the bad update was not applied
-        assert np.array_equal(model.params[k], before[k], equal_nan=True), k
+    msg = str(e.value)
+    bad = int(msg.split('at iteration ')[1].split(':')[0])
+    assert 'made the parameters blow up' in msg and 'back to where they were' in msg
+    assert 'smaller learning_rate (it was %r)' % lr in msg and str(ckpt) in msg
+    # back to the state after bad - 2 updates, in which the loss was finite
+    assert solver.iteration == bad - 2 and len(solver.loss_history) == bad - 2
+    features = data['train_features'][data['train_image_idxs'][:10]]
+    assert all(np.isfinite(v).all() for v in model.params.values())
+    assert np.isfinite(model.loss(features, data['train_captions'][:10])[0])
+    # the checkpoint holds the same good state
+    check = CaptioningSolver(model, data, update_rule=rule, verbose=False)
+    check.load_checkpoint(str(ckpt))
+    assert check.iteration == bad - 2
+    # training on with a sane learning rate works
+    again = CaptioningSolver(model, data, update_rule=rule, optim_config={'learning_rate': 1e-3},
+                             batch_size=10, num_epochs=1, verbose=False)
+    again.train()
+    assert np.isfinite(again.loss_history).all()
+
+
+def test_nan_before_any_update_blames_the_model_or_data():
+    model, data = tiny_setup()
+    model.params['W_vocab'][0, 0] = np.nan
+    solver = CaptioningSolver(model, data, update_rule='sgd', batch_size=10, num_epochs=1, verbose=False)
+    with pytest.raises(FloatingPointError, match=r'first minibatch \(iteration 1\), before any update'):
+        solver.train()
+    assert solver.iteration == 0 and solver.loss_history == []
 
 
 def test_bad_update_rule():
@@ -122,6 +147,46 @@ def test_checkpoint_rejects_other_model(tmp_path):
     s2 = CaptioningSolver(other, data, verbose=False)
     with pytest.raises(ValueError, match=r'parameter .* has shape .* the model expects'):
         s2.load_checkpoint(tmp_path / 'c.ckpt')
+
+
+def test_resuming_says_what_the_checkpoint_keeps(tmp_path, capsys):
+    ckpt = tmp_path / 'run.ckpt'
+    model, data = tiny_setup()
+    CaptioningSolver(model, data, update_rule='sgd', optim_config={'learning_rate': 1e-2}, batch_size=10,
+                     num_epochs=1, verbose=False, checkpoint_path=str(ckpt)).train()
+    capsys.readouterr()
+    with pytest.raises(ValueError, match=r"written with update_rule 'sgd', but this solver uses 'adam'"):
+        CaptioningSolver(model, data, update_rule='adam', num_epochs=2, batch_size=10, verbose=False,
+                         checkpoint_path=str(ckpt)).train()
+    later = CaptioningSolver(model, data, update_rule='sgd', optim_config={'learning_rate': 5e-3},
+                             batch_size=10, num_epochs=2, verbose=False, checkpoint_path=str(ckpt))
+    later.train()
+    out = capsys.readouterr().out
+    assert "optim_config {'learning_rate': 0.01} (now {'learning_rate': 0.005})" in out
+    assert 'keeps its optimizer state' in out
+    assert all(c['learning_rate'] == 1e-2 for c in later.optim_configs.values())
+
+
+@pytest.mark.parametrize('content', [b'', b'garbage', b'\x80\x04K\x05.'])   # empty, not a pickle, an int
+def test_unreadable_checkpoint_names_the_file(tmp_path, content):
+    ckpt = tmp_path / 'run.ckpt'
+    ckpt.write_bytes(content)
+    model, data = tiny_setup()
+    solver = CaptioningSolver(model, data, batch_size=10, num_epochs=1, verbose=False, checkpoint_path=str(ckpt))
+    with pytest.raises(ValueError, match=r'checkpoint .*run.ckpt cannot be read .* Delete it'):
+        solver.train()
+
+
+def test_solver_checks_its_arguments(tmp_path):
+    model, data = tiny_setup()
+    for kwargs, msg in [({'print_every': 0}, 'print_every must be an integer >= 1'),
+                        ({'batch_size': 2.5}, 'batch_size must be an integer >= 1'),
+                        ({'lr_decay': 'x'}, r'lr_decay must be a number in \(0, 1\]'),
+                        ({'lr_decay': -1}, r'lr_decay must be a number in \(0, 1\]'),
+                        ({'optim_config': 5e-3}, 'optim_config must be a dict'),
+                        ({'checkpoint_path': str(tmp_path)}, 'is a folder: give a file name in it')]:
+        with pytest.raises(ValueError, match=msg):
+            CaptioningSolver(model, data, **kwargs)
 
 
 def test_solver_checks_the_data_before_training():
