@@ -20,10 +20,12 @@ EXPECTED=(coco2014_captions.h5 coco2014_vocab.json train2014_urls.txt val2014_ur
 
 usage() {
   cat <<EOF
-Usage: bash get_datasets.sh [--offline | --help]
+Usage: bash get_datasets.sh [--offline] [--force] | --help
 
   (no argument)  download the CS231n COCO captioning data into datasets/coco_captioning/
   --offline      build the project's offline dataset (datasets/offline_captioning/) instead
+  --force        fetch (or build) it again even if a complete copy is there (for a copy
+                 whose files are damaged; the old copy is moved aside, not deleted)
   -h, --help     show this help
 
 Environment variables:
@@ -66,8 +68,8 @@ missing_in() {  # list the expected files that are absent or empty in folder $1
 offline() {
   local py; py="$(pick_python)"
   command -v "$py" >/dev/null || die "no Python found: install Python 3 or set PYTHON=/path/to/python, then run again"
-  info "building the offline dataset: $py -m cs231n.offline_data"
-  (cd "$HERE" && "$py" -m cs231n.offline_data) ||
+  info "building the offline dataset: $py -m cs231n.offline_data $*"
+  (cd "$HERE" && "$py" -m cs231n.offline_data "$@") ||
     die "building the offline dataset failed (exit code $?); see the messages above"
 }
 
@@ -186,23 +188,27 @@ unpack() {  # unzip beside the destination, then move the finished folder into p
     die "unpacking $ZIP failed ($(tail -n 1 "$WORK/unpack.log")). Is the disk full? Free some space, then run this script again (the archive is kept)"
   [[ -z $(missing_in "$WORK/unpack/coco_captioning") ]] ||
     die "unpacking $ZIP gave an incomplete folder (missing:$(missing_in "$WORK/unpack/coco_captioning")); run this script again"
-  if [[ -e $DEST ]]; then  # an incomplete older copy: keep it aside rather than delete anyone's files
-    old="$DEST.old-$(date +%Y%m%d-%H%M%S)"; mv "$DEST" "$old"; info "moved the incomplete $DEST aside to $old"
+  if [[ -e $DEST ]]; then  # an older copy (incomplete, or replaced with --force): keep it aside rather than delete anyone's files
+    old="$DEST.old-$(date +%Y%m%d-%H%M%S)"; mv "$DEST" "$old"; info "moved the older copy $DEST aside to $old"
   fi
   mv "$WORK/unpack/coco_captioning" "$DEST"
   rm -f "$ZIP"
 }
 
 # ---- main ------------------------------------------------------------------------------------
-case $#:${1-} in
-  0:) ;;
-  1:--offline) offline; exit 0 ;;
-  1:-h | 1:--help) usage; exit 0 ;;
-  *) printf '%s: unknown argument(s): %s\n\n' "$PROG" "$*" >&2; usage >&2; exit 2 ;;
-esac
+MODE=coco FORCE=""
+for arg in "$@"; do
+  case $arg in
+    --offline) MODE=offline ;;
+    --force) FORCE=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) REPORTED=1; printf '%s: unknown argument: %s\n\n' "$PROG" "$arg" >&2; usage >&2; exit 2 ;;
+  esac
+done
+if [[ $MODE == offline ]]; then offline ${FORCE:+--force}; exit 0; fi
 
-if [[ -d $DEST && -z $(missing_in "$DEST") ]]; then
-  info "the COCO captioning data is already in $DEST; nothing to do"; exit 0
+if [[ -d $DEST && -z $(missing_in "$DEST") && -z $FORCE ]]; then
+  info "the COCO captioning data is already in $DEST; nothing to do (--force fetches it again)"; exit 0
 fi
 command -v curl >/dev/null || command -v wget >/dev/null ||
   die "neither curl nor wget is installed; install one (e.g. 'sudo apt-get install curl'), then run again"

@@ -14,6 +14,7 @@ The layout of a dataset folder:
 """
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,21 @@ class DatasetError(Exception):
     """A dataset file is missing, unreadable or inconsistent with the others."""
 
 
-def _read_h5(path, keys=None, cmd=FETCH_COMMAND):
-    """Read whole datasets of an h5 file into numpy arrays, with clear errors."""
+def _repair(base_dir):
+    """What to do about a damaged file of the dataset in base_dir."""
+    base_dir = Path(base_dir).resolve()
+    if base_dir == OFFLINE_DIR.resolve():
+        return 'rebuild the offline set with `%s --force`' % BUILD_COMMAND
+    if base_dir == BASE_DIR.resolve():
+        return 'fetch it again with `%s --force` (the damaged copy is moved aside)' % FETCH_COMMAND
+    return ('replace it with a good copy (`%s` fetches the official data into %s)'
+            % (FETCH_COMMAND, BASE_DIR))
+
+
+def _read_h5(path, keys=None, fix=None):
+    """Read whole datasets of an h5 file into numpy arrays, with clear errors
+    (fix: what to do about a damaged file, for the message)."""
+    fix = fix or _repair(Path(path).parent)
     import h5py
     try:
         with h5py.File(path, 'r') as f:
@@ -61,15 +75,14 @@ def _read_h5(path, keys=None, cmd=FETCH_COMMAND):
             absent = [k for k in names if k not in f]
             if absent:
                 raise DatasetError('%s has no dataset %s (it holds %s). The file is not in the '
-                                   'expected layout: fetch it again with `%s`.'
-                                   % (path, ', '.join(absent), ', '.join(f.keys()) or 'nothing', cmd))
+                                   'expected layout: %s.'
+                                   % (path, ', '.join(absent), ', '.join(f.keys()) or 'nothing', fix))
             return {k: np.asarray(f[k]) for k in names}
     except DatasetError:
         raise
     except (OSError, KeyError, ValueError, RuntimeError) as e:
-        raise DatasetError('%s cannot be read as HDF5 (%s): it is truncated or corrupted. '
-                           'Delete the dataset folder and fetch it again with `%s`.'
-                           % (path, str(e).splitlines()[0] if str(e) else type(e).__name__, cmd)) from None
+        raise DatasetError('%s cannot be read as HDF5 (%s): it is truncated or corrupted. To fix '
+                           'it, %s.' % (path, str(e).splitlines()[0] if str(e) else type(e).__name__, fix)) from None
 
 
 def _read_lines(path):
@@ -152,10 +165,11 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
             'The dataset at %s is incomplete: missing %s. Fetch it again with `%s`.'
             % (base_dir, ', '.join(missing), cmd))
 
-    data = _read_h5(base_dir / CAPTIONS_FILE, list(CAPTION_KEYS), cmd)
+    fix = _repair(base_dir)
+    data = _read_h5(base_dir / CAPTIONS_FILE, list(CAPTION_KEYS), fix)
     for split in ('train', 'val'):
         path = base_dir / feature_file(split, pca_features)
-        data['%s_features' % split] = _read_h5(path, ['features'], cmd)['features']
+        data['%s_features' % split] = _read_h5(path, ['features'], fix)['features']
 
     try:
         with open(base_dir / VOCAB_FILE, encoding='utf-8') as f:
@@ -163,8 +177,8 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
         data['idx_to_word'] = list(vocab['idx_to_word'])
         data['word_to_idx'] = dict(vocab['word_to_idx'])
     except (ValueError, KeyError, TypeError) as e:
-        raise DatasetError('%s is not a valid vocabulary file (%s: %s). Fetch it again with `%s`.'
-                           % (base_dir / VOCAB_FILE, type(e).__name__, e, cmd)) from None
+        raise DatasetError('%s is not a valid vocabulary file (%s: %s). To fix it, %s.'
+                           % (base_dir / VOCAB_FILE, type(e).__name__, e, fix)) from None
 
     for split in ('train', 'val'):
         data['%s_urls' % split] = _resolve_local(base_dir, _read_lines(base_dir / ('%s2014_urls.txt' % split)))
@@ -172,10 +186,19 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
         if images.is_file():
             data['%s_images' % split] = _resolve_local(base_dir, _read_lines(images))
 
-    _validate(data, base_dir, pca_features)
+    try:
+        _validate(data, base_dir, pca_features)
+    except DatasetError as e:
+        raise DatasetError('%s. To fix it, %s.' % (str(e).rstrip('.'), fix)) from None
 
     if max_train is not None:
         num_train = data['train_captions'].shape[0]
+        if not isinstance(max_train, (int, np.integer)) or isinstance(max_train, bool) or max_train < 1:
+            raise ValueError('load_coco_data: max_train must be None or an integer >= 1; got %r'
+                             % (max_train,))
+        if max_train > num_train:
+            warnings.warn('load_coco_data: max_train=%d is more than the %d training captions: they '
+                          'are drawn at random with repetition' % (max_train, num_train), stacklevel=2)
         keep = np.random.randint(num_train, size=max_train)
         data['train_captions'] = data['train_captions'][keep]
         data['train_image_idxs'] = data['train_image_idxs'][keep]
@@ -189,6 +212,10 @@ def _validate(data, base_dir, pca_features):
         if data['word_to_idx'].get(w) != i:
             raise DatasetError('%s: idx_to_word and word_to_idx disagree on %r (index %d)'
                                % (base_dir / VOCAB_FILE, w, i))
+    special = {w: data['word_to_idx'].get(w) for w in ('<NULL>', '<START>', '<END>')}
+    if special['<NULL>'] != 0 or None in special.values():
+        raise DatasetError('%s: the vocabulary must have <NULL> at index 0, and <START> and <END>; '
+                           'it has %s' % (base_dir / VOCAB_FILE, special))
     for split in ('train', 'val'):
         caps = data['%s_captions' % split]
         idxs = data['%s_image_idxs' % split]
@@ -197,6 +224,16 @@ def _validate(data, base_dir, pca_features):
         if caps.ndim != 2 or idxs.shape != (caps.shape[0],):
             raise DatasetError('%s: %s_captions has shape %s and %s_image_idxs %s; expected (N, T) '
                                'and (N,)' % (base_dir / CAPTIONS_FILE, split, caps.shape, split, idxs.shape))
+        for name, a in (('captions', caps), ('image_idxs', idxs)):
+            if not np.issubdtype(a.dtype, np.integer):
+                raise DatasetError('%s: %s_%s must hold integers; it holds %s'
+                                   % (base_dir / CAPTIONS_FILE, split, name, a.dtype))
+        if split == 'train' and caps.shape[0] == 0:
+            raise DatasetError('%s holds no training captions' % (base_dir / CAPTIONS_FILE))
+        if split == 'val' and caps.shape[1] != data['train_captions'].shape[1]:
+            raise DatasetError('%s: val_captions have %d tokens and train_captions %d; they must '
+                               'be padded to the same length'
+                               % (base_dir / CAPTIONS_FILE, caps.shape[1], data['train_captions'].shape[1]))
         if caps.size and (caps.min() < 0 or caps.max() >= V):
             raise DatasetError('%s: %s_captions holds word ids up to %d, but %s has only %d words: '
                                'the vocabulary does not match the captions'
@@ -205,6 +242,13 @@ def _validate(data, base_dir, pca_features):
         if feats.ndim != 2:
             raise DatasetError('%s: features should be a 2-d array (images, D); got shape %s'
                                % (ffile, feats.shape))
+        if not np.issubdtype(feats.dtype, np.floating):
+            raise DatasetError('%s: features must be floating point numbers; they are %s' % (ffile, feats.dtype))
+        if not all(np.isfinite(feats[i:i + 8192]).all() for i in range(0, len(feats), 8192)):
+            raise DatasetError('%s: the features hold NaN or infinite values' % ffile)
+        if split == 'val' and feats.shape[1] != data['train_features'].shape[1]:
+            raise DatasetError('%s has D = %d features per image, but the training features have %d'
+                               % (ffile, feats.shape[1], data['train_features'].shape[1]))
         if idxs.size and (idxs.min() < 0 or idxs.max() >= feats.shape[0]):
             raise DatasetError('%s has %d rows, but %s_image_idxs in %s refers to image %d: '
                                'the features file has the wrong number of rows'
@@ -263,6 +307,8 @@ def sample_coco_minibatch(data, batch_size=100, split='train'):
     - urls: Array of batch_size image URLs (None if data has no '<split>_urls')
     """
     check_split(data, split, 'sample_coco_minibatch', shapes=False)
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError('sample_coco_minibatch: batch_size must be an integer >= 1; got %r' % (batch_size,))
     n = data['%s_captions' % split].shape[0]
     pick = np.random.choice(n, batch_size)
     captions = data['%s_captions' % split][pick]

@@ -403,6 +403,12 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
     - dx: Gradient of the loss with respect to the scores x, of shape (N, T, V)
     """
     check_shapes('temporal_softmax_loss', x=(x, 'N T V'), y=(y, 'N T'), mask=(mask, 'N T'))
+    if not np.issubdtype(x.dtype, np.floating) or x.shape[0] == 0:
+        raise ValueError('temporal_softmax_loss: x must be floating point scores with N >= 1; got dtype '
+                         '%s, shape %s' % (x.dtype, x.shape))
+    if mask.dtype != bool and not np.isin(mask, (0, 1)).all():
+        raise ValueError('temporal_softmax_loss: mask must be boolean (or 0/1): whether each position '
+                         'counts; got values in [%s, %s]' % (mask.min(), mask.max()))
     check_word_ids('temporal_softmax_loss', 'y (where mask is True)',
                    np.asarray(y)[np.asarray(mask, dtype=bool)], x.shape[2], 'x')
     N, T, V = x.shape

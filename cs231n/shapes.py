@@ -33,7 +33,10 @@ def check_shapes(fn, **specs):
     sizes, source = {}, {}
     for name, (a, spec) in specs.items():
         dims, parsed, written = _parse(spec)
-        shape = np.shape(a)
+        if not isinstance(a, np.ndarray):
+            raise ValueError('%s: %s must be a numpy array of shape %s; got %s (convert it with np.asarray)'
+                             % (fn, name, written, type(a).__name__))
+        shape = a.shape
         if len(shape) != len(dims):
             raise ValueError('%s: %s must be a %d-D array of shape %s; got shape %s'
                              % (fn, name, len(dims), written, shape))

@@ -143,6 +143,70 @@ def test_h5_without_dataset(copy_of_mini):
         load_coco_data(copy_of_mini)
 
 
+def _rewrite_h5(path, **changes):
+    with h5py.File(path, 'r') as f:
+        arrays = {k: f[k][:] for k in f}
+    arrays.update(changes)
+    with h5py.File(path, 'w') as f:
+        for k, v in arrays.items():
+            f[k] = v
+
+
+def _read(path, key):
+    with h5py.File(path, 'r') as f:
+        return f[key][:]
+
+
+@pytest.mark.parametrize('change,message', [
+    (lambda d: _rewrite_h5(d / 'val2014_vgg16_fc7_pca.h5',
+                           features=_read(d / 'val2014_vgg16_fc7_pca.h5', 'features')[:, :100]),
+     r'val2014_vgg16_fc7_pca.h5 has D = 100 features per image, but the training features have 512'),
+    (lambda d: _rewrite_h5(d / 'coco2014_captions.h5',
+                           val_captions=_read(d / 'coco2014_captions.h5', 'val_captions')[:, :9]),
+     r'val_captions have 9 tokens and train_captions 17'),
+    (lambda d: _rewrite_h5(d / 'coco2014_captions.h5',
+                           train_captions=_read(d / 'coco2014_captions.h5', 'train_captions').astype(np.float32)),
+     r'train_captions must hold integers; it holds float32'),
+    (lambda d: _rewrite_h5(d / 'train2014_vgg16_fc7_pca.h5',
+                           features=np.full_like(_read(d / 'train2014_vgg16_fc7_pca.h5', 'features'), np.nan)),
+     r'train2014_vgg16_fc7_pca.h5: the features hold NaN'),
+    (lambda d: (d / 'coco2014_vocab.json').write_text(json.dumps(
+        {'idx_to_word': ['<START>', '<NULL>'] + json.loads((d / 'coco2014_vocab.json').read_text())['idx_to_word'][2:],
+         'word_to_idx': {w: i for i, w in enumerate(['<START>', '<NULL>'] + json.loads(
+             (d / 'coco2014_vocab.json').read_text())['idx_to_word'][2:])}})),
+     r'the vocabulary must have <NULL> at index 0'),
+])
+def test_inconsistent_files_are_refused_with_a_fix(copy_of_mini, change, message):
+    change(copy_of_mini)
+    with pytest.raises(DatasetError, match=message + r'.*To fix it, replace it with a good copy'):
+        load_coco_data(copy_of_mini)
+
+
+def test_damaged_default_copy_points_at_force(coco_mini, tmp_path, monkeypatch):
+    from cs231n import coco_utils
+    official = tmp_path / 'coco_captioning'
+    shutil.copytree(coco_mini, official, ignore=shutil.ignore_patterns('images'))
+    (official / 'coco2014_vocab.json').chmod(0o644)
+    (official / 'coco2014_vocab.json').write_text('{bad')
+    monkeypatch.setattr(coco_utils, 'BASE_DIR', official)
+    with pytest.raises(DatasetError, match=r'not a valid vocabulary file.*`bash get_datasets.sh --force`'):
+        load_coco_data(official)
+
+
+@pytest.mark.parametrize('bad', [0, -1, 2.5, '10', True])
+def test_max_train_and_batch_size_are_checked(coco_mini_data, coco_mini, bad):
+    with pytest.raises(ValueError, match=r'max_train must be None or an integer >= 1; got'):
+        load_coco_data(coco_mini, max_train=bad)
+    with pytest.raises(ValueError, match=r'batch_size must be an integer >= 1; got'):
+        sample_coco_minibatch(coco_mini_data, batch_size=bad)
+
+
+def test_max_train_above_the_data_warns(coco_mini):
+    with pytest.warns(UserWarning, match=r'max_train=5000 is more than the 1055 training captions'):
+        data = load_coco_data(coco_mini, max_train=5000)
+    assert data['train_captions'].shape == (5000, 17)
+
+
 def test_default_dataset_choice(coco_mini, tmp_path, monkeypatch, capsys):
     """No base_dir: $CS231N_COCO_DIR, else complete official data, else the
     offline set, else an error naming both commands; one line says which."""

@@ -309,10 +309,25 @@ def test_second_run_does_nothing(server, tmp_path, coco_mini):
     again = run(server.url, tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip().splitlines() == [
-        f"get_datasets.sh: the COCO captioning data is already in {tmp_path}/coco_captioning; nothing to do"]
+        f"get_datasets.sh: the COCO captioning data is already in {tmp_path}/coco_captioning; nothing to do "
+        "(--force fetches it again)"]
     assert again.stderr == ""
     assert server.requests == []
     assert_dataset_ok(tmp_path, coco_mini)
+
+
+def test_force_fetches_a_damaged_copy_again_and_keeps_the_old_aside(server, tmp_path, coco_mini):
+    assert run(server.url, tmp_path).returncode == 0
+    vocab = tmp_path / "coco_captioning" / "coco2014_vocab.json"
+    vocab.write_text("{bad")                        # damaged, but not missing or empty
+    server.requests.clear()
+    again = run(server.url, tmp_path, "--force")
+    assert again.returncode == 0, again.stderr
+    assert server.requests, "--force must download again"
+    for name in EXPECTED:
+        assert (tmp_path / "coco_captioning" / name).read_bytes() == (coco_mini / name).read_bytes(), name
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("coco_captioning.old-")]
+    assert len(aside) == 1 and (aside[0] / "coco2014_vocab.json").read_text() == "{bad"
 
 
 def test_incomplete_existing_folder_is_replaced_and_kept_aside(server, tmp_path, coco_mini):
@@ -403,6 +418,9 @@ def test_offline_runs_the_builder_with_the_chosen_python(tmp_path):
     ok = run("http://127.0.0.1:9/never", tmp_path, "--offline", PYTHON=str(fake))
     assert ok.returncode == 0, ok.stderr
     assert record.read_text().split() == [str(REPO), "-m", "cs231n.offline_data"]
+    forced = run("http://127.0.0.1:9/never", tmp_path, "--force", "--offline", PYTHON=str(fake))
+    assert forced.returncode == 0, forced.stderr
+    assert record.read_text().split() == [str(REPO), "-m", "cs231n.offline_data", "--force"]
     failed = run("http://127.0.0.1:9/never", tmp_path, "--offline", PYTHON=str(fake), FAKE_RC="3")
     assert failed.returncode != 0
     assert failed.stderr.strip().splitlines() == [
@@ -470,7 +488,8 @@ def test_help_and_unknown_argument(tmp_path):
     assert "COCO_CAPTIONING_URL" in shown.stdout and "CS231N_DATASETS_DIR" in shown.stdout
     bad = run("http://127.0.0.1:9/never", tmp_path, "--bogus")
     assert bad.returncode == 2
-    assert "unknown argument(s): --bogus" in bad.stderr and "Usage:" in bad.stderr
+    assert "unknown argument: --bogus" in bad.stderr and "Usage:" in bad.stderr
+    assert "stopped unexpectedly" not in bad.stderr
     too_many = run("http://127.0.0.1:9/never", tmp_path, "--offline", "extra")
     assert too_many.returncode == 2 and "Usage:" in too_many.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -236,3 +236,16 @@ def test_bad_caption_ids():
         model.loss(np.zeros((1, 3)), np.array([[1, -1, 2]]))
     with pytest.raises(ValueError, match=r'captions must have shape \(N, T\) with N=2'):
         model.loss(np.zeros((2, 3)), np.array([[1, 3, 2]]))
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    ({'hidden_dim': 0}, r'hidden_dim must be an integer >= 1; got 0'),
+    ({'input_dim': '512'}, r"input_dim must be an integer >= 1; got '512'"),
+    ({'wordvec_dim': 2.5}, r'wordvec_dim must be an integer >= 1; got 2.5'),
+    ({'dtype': np.int32}, r'dtype must be a floating type'),
+])
+def test_constructor_arguments_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CaptioningRNN({'<NULL>': 0, '<START>': 1, '<END>': 2}, **kwargs)
+    with pytest.raises(ValueError, match=r"word_to_idx must be a dict .* got list"):
+        CaptioningRNN(['<NULL>', '<START>'])

@@ -599,3 +599,22 @@ def test_lstm_leaves_its_inputs_alone(dtype, D, H):
     for t in range(T):
         prev_h, prev_c, _ = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
         assert np.abs(h[:, t] - prev_h).max() <= (1e-6 if dtype == np.float32 else 1e-13), t
+
+
+def test_lists_and_bad_masks_are_refused_with_what_to_do():
+    x, y = np.random.randn(2, 3, 4), np.zeros((2, 3), dtype=int)
+    with pytest.raises(ValueError, match=r'temporal_softmax_loss: y must be a numpy array of shape \(N, T\); '
+                                         r'got list \(convert it with np.asarray\)'):
+        temporal_softmax_loss(x, y.tolist(), np.ones((2, 3), bool))
+    with pytest.raises(ValueError, match=r'rnn_forward: x must be a numpy array'):
+        rnn_forward(x.tolist(), np.zeros((2, 5)), np.zeros((4, 5)), np.zeros((5, 5)), np.zeros(5))
+    with pytest.raises(ValueError, match=r'mask must be boolean \(or 0/1\).*got values in \[0, 2\]'):
+        temporal_softmax_loss(x, y, np.array([[1, 2, 0], [1, 1, 1]]))
+    with pytest.raises(ValueError, match=r'x must be floating point scores with N >= 1; got dtype int64'):
+        temporal_softmax_loss(np.zeros((2, 3, 4), dtype=np.int64), y, np.ones((2, 3), bool))
+    with pytest.raises(ValueError, match=r'N >= 1; got dtype float64, shape \(0, 3, 4\)'):
+        temporal_softmax_loss(np.zeros((0, 3, 4)), np.zeros((0, 3), int), np.ones((0, 3), bool))
+    # 0/1 integer masks, as the official code allows, still work
+    a = temporal_softmax_loss(x, y, np.array([[1, 0, 1], [1, 1, 0]]))[0]
+    b = temporal_softmax_loss(x, y, np.array([[True, False, True], [True, True, False]]))[0]
+    assert a == b

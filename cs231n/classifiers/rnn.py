@@ -34,8 +34,15 @@ class CaptioningRNN:
         """
         if cell_type not in {'rnn', 'lstm'}:
             raise ValueError("cell_type must be 'rnn' or 'lstm', got %r" % (cell_type,))
-        if '<NULL>' not in word_to_idx:
-            raise ValueError("word_to_idx must contain the '<NULL>' token")
+        if not isinstance(word_to_idx, dict) or '<NULL>' not in word_to_idx:
+            raise ValueError("word_to_idx must be a dict from words to ids that contains '<NULL>' "
+                             "(data['word_to_idx'] of load_coco_data); got %s" % type(word_to_idx).__name__)
+        for name, n in (('input_dim', input_dim), ('wordvec_dim', wordvec_dim), ('hidden_dim', hidden_dim)):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+                raise ValueError('%s must be an integer >= 1; got %r' % (name, n))
+        if not np.issubdtype(np.dtype(dtype), np.floating):
+            raise ValueError('dtype must be a floating type (np.float32 to train, np.float64 for '
+                             'gradient checks); got %r' % (dtype,))
         self.cell_type = cell_type
         self.dtype = dtype
         self.word_to_idx = word_to_idx
