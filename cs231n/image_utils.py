@@ -3,13 +3,15 @@ dead link."""
 import io
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import numpy as np
 
-TIMEOUT = 5.0  # seconds for a web request
+TIMEOUT = 5.0  # seconds for a web request, from connecting to the last byte
+MAX_BYTES = 20 * 1024 * 1024  # an image bigger than this is not read
 
 
 def _warn(msg):
@@ -18,9 +20,33 @@ def _warn(msg):
 
 def _decode(raw, name):
     """Decode image bytes into an (H, W, 3) uint8 RGB array."""
-    from PIL import Image  # Pillow comes with matplotlib
-    with Image.open(io.BytesIO(raw)) as im:
-        return np.asarray(im.convert('RGB'))
+    from PIL import Image, UnidentifiedImageError  # Pillow comes with matplotlib
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            return np.asarray(im.convert('RGB'))
+    except UnidentifiedImageError:
+        raise ValueError('not an image file (%d bytes that no image format recognises)' % len(raw)) from None
+
+
+def _read_web(url, timeout):
+    """The bytes at an http(s) URL, at most MAX_BYTES. A server that sends
+    slowly is given up on after `timeout` seconds in all (at most one more
+    wait of `timeout` for the read under way), not `timeout` per read."""
+    deadline = time.monotonic() + timeout
+    req = urllib.request.Request(url, headers={'User-Agent': 'cs231n-captioning'})
+    chunks, size = [], 0
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError('no complete answer within %g s' % timeout)
+            chunk = resp.read1(65536) if hasattr(resp, 'read1') else resp.read(65536)
+            if not chunk:
+                return b''.join(chunks)
+            size += len(chunk)
+            if size > MAX_BYTES:
+                raise ValueError('larger than %d MB: not read' % (MAX_BYTES // 2**20))
+            chunks.append(chunk)
 
 
 def image_from_url(url, timeout=TIMEOUT):
@@ -38,9 +64,9 @@ def image_from_url(url, timeout=TIMEOUT):
     scheme = urllib.parse.urlparse(url).scheme.lower()
     try:
         if scheme in ('http', 'https'):
-            req = urllib.request.Request(url, headers={'User-Agent': 'cs231n-captioning'})
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                raw = resp.read()
+            raw = _read_web(url, timeout)
+        elif scheme not in ('', 'file') and len(scheme) > 1:   # (one letter: a Windows drive)
+            raise ValueError('%s:// is not supported: give an http(s) URL, a file:// URL or a path' % scheme)
         else:
             path = urllib.parse.unquote(urllib.parse.urlparse(url).path) if scheme == 'file' else url
             with open(os.path.expanduser(path), 'rb') as f:

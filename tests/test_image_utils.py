@@ -63,3 +63,44 @@ def test_dead_links_return_none_with_one_line(server, tmp_path, capsys):
 def test_coco_mini_images(coco_mini_data):
     img = image_from_url(coco_mini_data['val_images'][0])
     assert img.ndim == 3 and img.shape[2] == 3 and max(img.shape[:2]) == 224
+
+
+def test_slow_server_is_given_up_on_in_about_the_timeout(capsys):
+    """A server that trickles its answer, a byte at a time: the timeout counts
+    for the whole image, not for each read."""
+    import socket
+    import time
+    srv = socket.socket()
+    srv.bind(('127.0.0.1', 0))
+    srv.listen(1)
+    stop = threading.Event()
+
+    def trickle():
+        conn, _ = srv.accept()
+        conn.recv(65536)
+        conn.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n')
+        end = time.monotonic() + 8          # (so that a reader without a total timeout ends too)
+        while not stop.is_set() and time.monotonic() < end:
+            try:
+                conn.sendall(b'x')
+            except OSError:
+                break
+            time.sleep(0.2)
+        conn.close()
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    t0 = time.monotonic()
+    assert image_from_url('http://127.0.0.1:%d/slow.jpg' % srv.getsockname()[1], timeout=1.5) is None
+    took = time.monotonic() - t0
+    stop.set()
+    srv.close()
+    assert took < 4, took          # per-read timeouts alone would wait until the 1 MB came
+    assert 'no complete answer within 1.5 s' in capsys.readouterr().err
+
+
+def test_messages_for_a_non_image_and_another_scheme(tmp_path, capsys):
+    (tmp_path / 'notes.txt').write_text('hello')
+    assert image_from_url(str(tmp_path / 'notes.txt')) is None
+    assert 'not an image file (5 bytes' in capsys.readouterr().err
+    assert image_from_url('ftp://example.org/a.jpg') is None
+    assert 'ftp:// is not supported' in capsys.readouterr().err
