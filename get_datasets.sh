@@ -223,3 +223,6 @@ if [[ -f $ZIP ]]; then info "using the archive already downloaded: $ZIP"; else d
 check_archive
 unpack
 info "done: the COCO captioning data is in $DEST"
+if [[ $ROOT != "$HERE/datasets" ]]; then
+  info "load_coco_data() looks in datasets/coco_captioning/ by default: set CS231N_COCO_DIR=$DEST (or pass base_dir) to use this copy"
+fi

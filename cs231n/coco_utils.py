@@ -282,6 +282,11 @@ def decode_captions(captions, idx_to_word):
         raise ValueError('decode_captions: captions hold word ids in [%d, %d], but idx_to_word has %d '
                          'words: were they encoded with another vocabulary?'
                          % (captions.min(), captions.max(), len(idx_to_word)))
+    if isinstance(idx_to_word, dict):
+        unknown = sorted(set(np.unique(captions).tolist()) - set(idx_to_word))
+        if unknown:
+            raise ValueError('decode_captions: captions hold word ids %s that idx_to_word does not have: '
+                             'were they encoded with another vocabulary?' % unknown[:10])
     single = captions.ndim == 1
     if single:
         captions = captions[None]

@@ -104,11 +104,18 @@ def load_image(data, split, image_idx):
     - img: Array of shape (H, W, 3), uint8
     - note: '' when the image was found, else a one-line explanation
     """
+    if split not in ('train', 'val') or '%s_urls' % split not in data:
+        raise ValueError("load_image: split must be 'train' or 'val' (with data['<split>_urls']); got %r"
+                         % (split,))
     if isinstance(image_idx, (str, np.str_)):
         rows = np.flatnonzero(data['%s_urls' % split] == image_idx)
         if len(rows) == 0:
             return placeholder(), 'no %s image has the URL %s' % (split, image_idx)
         image_idx = int(rows[0])
+    n = len(data['%s_urls' % split])
+    if not isinstance(image_idx, (int, np.integer)) or isinstance(image_idx, bool) or not 0 <= image_idx < n:
+        raise ValueError('load_image: image_idx must be a URL of the split or an image row in [0, %d); got %r'
+                         % (n, image_idx))
     local = data.get('%s_images' % split)
     src = local[image_idx] if local is not None else data['%s_urls' % split][image_idx]
     img = image_from_url(src)

@@ -235,3 +235,8 @@ def test_default_dataset_choice(coco_mini, tmp_path, monkeypatch, capsys):
     (offline / 'val2014_urls.txt').unlink()
     with pytest.raises(FileNotFoundError, match=r'missing val2014_urls.txt.*bash get_datasets.sh --offline'):
         coco_utils.load_coco_data(offline)
+
+
+def test_decode_captions_with_a_dict_names_unknown_ids():
+    with pytest.raises(ValueError, match=r'captions hold word ids \[5\] that idx_to_word does not have'):
+        decode_captions(np.array([[1, 5, 2]]), {0: '<NULL>', 1: '<START>', 2: '<END>'})

@@ -300,6 +300,8 @@ def test_checksum(server, tmp_path, coco_mini, good_zip):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     right = run(server.url, tmp_path, COCO_CAPTIONING_SHA256=hashlib.sha256(good_zip).hexdigest().upper())
     assert right.returncode == 0, right.stderr
+    # the data went to CS231N_DATASETS_DIR, not datasets/: the loader must be told
+    assert f"set CS231N_COCO_DIR={tmp_path}/coco_captioning" in right.stdout
     assert_dataset_ok(tmp_path, coco_mini)
 
 

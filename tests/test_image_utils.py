@@ -104,3 +104,13 @@ def test_messages_for_a_non_image_and_another_scheme(tmp_path, capsys):
     assert 'not an image file (5 bytes' in capsys.readouterr().err
     assert image_from_url('ftp://example.org/a.jpg') is None
     assert 'ftp:// is not supported' in capsys.readouterr().err
+
+
+def test_load_image_checks_its_arguments():
+    from cs231n.image_utils import load_image
+    data = {'train_urls': np.array(['a', 'b'])}
+    with pytest.raises(ValueError, match=r"split must be 'train' or 'val'"):
+        load_image(data, 'test', 0)
+    for bad in (-1, 2, 10**6, 1.0):
+        with pytest.raises(ValueError, match=r'image_idx must be a URL of the split or an image row in \[0, 2\)'):
+            load_image(data, 'train', bad)

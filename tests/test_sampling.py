@@ -120,3 +120,12 @@ def test_bad_options():
             m.sample(f, max_length=bad)
     assert m.sample(f, max_length=np.int64(3)).shape == (1, 3)
     assert m.sample(f, max_length=0).shape == (1, 0)
+
+
+def test_sampling_options_of_the_wrong_type_name_the_argument():
+    w2i = {'<NULL>': 0, '<START>': 1, '<END>': 2, 'a': 3}
+    model = CaptioningRNN(w2i, input_dim=4, wordvec_dim=3, hidden_dim=5, dtype=np.float64)
+    with pytest.raises(ValueError, match=r"temperature must be > 0 .* got 'hot'"):
+        model.sample(np.zeros((2, 4)), temperature='hot')
+    with pytest.raises(ValueError, match=r"beam_width must be a whole number >= 1, got 'wide'"):
+        model.sample(np.zeros((2, 4)), beam_width='wide')

@@ -262,11 +262,12 @@ class CaptioningRNN:
         if temperature is not None and beam_width is not None:
             raise ValueError('give temperature or beam_width, not both')
         if beam_width is not None:
-            if int(beam_width) != beam_width or beam_width < 1:
+            if not isinstance(beam_width, (int, float, np.number)) or int(beam_width) != beam_width \
+                    or beam_width < 1:
                 raise ValueError('beam_width must be a whole number >= 1, got %r' % (beam_width,))
             captions = self._beam_search(features, max_length, int(beam_width))
         elif temperature is not None:
-            if not temperature > 0:
+            if not isinstance(temperature, (int, float, np.number)) or not temperature > 0:
                 raise ValueError('temperature must be > 0 (for the most likely words use the '
                                  'default greedy sampling), got %r' % (temperature,))
             captions = self._sample_temperature(features, max_length, temperature, rng)
