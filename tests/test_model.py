@@ -249,3 +249,9 @@ def test_constructor_arguments_are_checked(kwargs, message):
         CaptioningRNN({'<NULL>': 0, '<START>': 1, '<END>': 2}, **kwargs)
     with pytest.raises(ValueError, match=r"word_to_idx must be a dict .* got list"):
         CaptioningRNN(['<NULL>', '<START>'])
+
+
+def test_empty_minibatch_is_refused():
+    model = CaptioningRNN({'<NULL>': 0, '<START>': 1, '<END>': 2}, input_dim=4, wordvec_dim=3, hidden_dim=5)
+    with pytest.raises(ValueError, match=r'N >= 1\) and T >= 2; got shape \(0, 5\)'):
+        model.loss(np.zeros((0, 4), np.float32), np.zeros((0, 5), int))

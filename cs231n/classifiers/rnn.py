@@ -85,9 +85,9 @@ class CaptioningRNN:
     def _check_captions(self, captions, N):
         captions = np.asarray(captions)
         V = self.params['W_embed'].shape[0]
-        if captions.ndim != 2 or captions.shape[0] != N or captions.shape[1] < 2:
+        if captions.ndim != 2 or captions.shape[0] != N or captions.shape[1] < 2 or N == 0:
             raise ValueError(
-                'captions must have shape (N, T) with N=%d (one caption per feature row) '
+                'captions must have shape (N, T) with N=%d (one caption per feature row, N >= 1) '
                 'and T >= 2; got shape %s' % (N, captions.shape))
         if not np.issubdtype(captions.dtype, np.integer):
             raise ValueError('captions must hold integer word ids; got dtype %s' % captions.dtype)
