@@ -166,7 +166,8 @@ def load_config(path, notebooks):
             else:
                 raise ConfigError('part %s: unknown check %r (use visible:NAME from [visible] or '
                                   'hidden:NAME from grading/hidden_tests)' % (name, check))
-            job.update(id='%s/%s' % (name, check), part=name, name=check, functions=functions)
+            job.update(id='%s/%s' % (name, check), part=name, name=check, functions=functions,
+                       partial=bool(p.get('partial', False)))
             jobs.append(job)
         # the same checks again with the student's own versions of what the
         # part's functions build on (tried when the first round fails)
@@ -489,6 +490,16 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
             results[current] = {'ok': False, 'reason': why, 'output': '', 'seconds': None}
             pending = [j for j in pending if j['id'] != current]
             progress = True
+            # A part scores only when all its checks pass: after a timeout the
+            # part's other checks cannot change its score, and would each cost
+            # the time limit again if the same code hangs.
+            lost = next((j for j in jobs if j['id'] == current), {})
+            if timed_out and lost.get('part') and not lost.get('partial'):
+                for j in pending:
+                    if j['part'] == lost['part']:
+                        results[j['id']] = {'ok': False, 'output': '', 'seconds': 0.0,
+                                            'reason': 'not run: %s of this part timed out' % lost['name']}
+                pending = [j for j in pending if j['part'] != lost['part']]
         elif importing is not None:
             broken[importing] = 'could not import %s: %s at import' % (STUDENT_MODULES[importing], why)
             progress = True
@@ -534,7 +545,11 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
         # the functions it builds on (`uses`), in place of the reference's: a
         # sequence pass whose caches follow the student's own step functions is
         # right, but only with those.
+        # (not after a timeout: the same code would most likely hang again, at the
+        # cost of the time limit once more)
         retry = [j for p in parts if p['retry_jobs'] and _passed(p['jobs'], results) < len(p['jobs'])
+                 and not any((results.get(k['id']) or {}).get('reason', '').startswith('timed out')
+                             for k in p['jobs'])
                  for j in p['retry_jobs']]
         if retry:
             more, broken = run_checks(ws, retry, settings, ref_name, config['hidden_modules'],
