@@ -25,7 +25,6 @@ Writes:
 import argparse
 import ast
 import concurrent.futures
-import csv
 import json
 import os
 import re
@@ -38,7 +37,6 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +44,10 @@ GRADING = ROOT / 'grading'
 sys.path.insert(0, str(ROOT / 'tools'))
 import release  # noqa: E402  (tools/release.py: the student version of a file)
 from release import tomllib  # noqa: E402
+from grade_reports import count_passed, feedback_text, fmt, write_reports  # noqa: E402,F401
+from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, read_submission,  # noqa: E402,F401
+                               review_flags, student_name)
 
-MAX_FILE_BYTES = 2 * 1024 * 1024       # a student source file bigger than this is refused
 KNOWN_FUNCTIONS = ['rnn_step_forward', 'rnn_step_backward', 'rnn_forward', 'rnn_backward',
                    'word_embedding_forward', 'word_embedding_backward',
                    'lstm_step_forward', 'lstm_step_backward', 'lstm_forward', 'lstm_backward',
@@ -59,7 +59,6 @@ STUDENT_MODULES = {'cs231n.rnn_layers': 'cs231n/rnn_layers.py',
                    'cs231n.rnn_fast': 'cs231n/rnn_fast.py'}
 REF_FILES = ['__init__.py', 'rnn_layers.py', 'rnn_fast.py', 'classifiers/__init__.py', 'classifiers/rnn.py',
              'gradient_check.py', 'optim.py', 'shapes.py']
-ALLOWED_IMPORTS = {'numpy', 'math', 'cs231n', 'typing', '__future__', 'functools', 'itertools'}
 
 
 class ConfigError(Exception):
@@ -180,131 +179,6 @@ def load_config(path, notebooks):
     if sorted(student_files) != sorted(STUDENT_MODULES.values()):
         raise ConfigError('settings.student_files must be %s' % sorted(STUDENT_MODULES.values()))
     return {'parts': parts, 'settings': settings, 'hidden_modules': sorted(set(hidden.values()))}
-
-
-# ----------------------------------------------------------------------------
-# Submissions (untrusted data: read, never extracted or executed here)
-# ----------------------------------------------------------------------------
-
-def student_name(path):
-    path = Path(path)
-    stem = path.stem if path.is_file() else path.name
-    if path.is_file() and stem.lower() in ('submission', 'submission (1)'):
-        stem = path.parent.name
-    return re.sub(r'[^A-Za-z0-9._-]+', '_', stem).strip('._') or 'student'
-
-
-def _pick(names, rel):
-    """The one archive member that is `rel`, at the top or under one folder."""
-    hits = [n for n in names if n == rel or (n.endswith('/' + rel) and n.count('/') == rel.count('/') + 1)]
-    hits = [n for n in hits if '__MACOSX' not in n]
-    if len(hits) > 1:
-        hits = [n for n in hits if n == rel] or hits
-    return hits[0] if len(hits) == 1 else (None if not hits else 'ambiguous')
-
-
-def read_submission(path, student_files):
-    """{relative path: bytes or None} of the student's files, and notes."""
-    path = Path(path)
-    notes, files = [], {}
-    if path.is_dir() and not (path / 'cs231n').is_dir() and (path / 'submission.zip').is_file():
-        path = path / 'submission.zip'
-    if path.is_file():
-        try:
-            with zipfile.ZipFile(path) as z:
-                infos = {i.filename: i for i in z.infolist() if not i.is_dir()}
-                for rel in student_files:
-                    member = _pick(list(infos), rel)
-                    if member in (None, 'ambiguous'):
-                        files[rel] = None
-                        notes.append('%s: %s in %s' % (rel, 'several copies' if member else 'not found', path.name))
-                        continue
-                    info = infos[member]
-                    if info.file_size > MAX_FILE_BYTES:
-                        files[rel] = None
-                        notes.append('%s is %d bytes: too big, not graded' % (rel, info.file_size))
-                        continue
-                    with z.open(info) as f:
-                        data = f.read(MAX_FILE_BYTES + 1)
-                    if len(data) > MAX_FILE_BYTES:
-                        files[rel] = None
-                        notes.append('%s is too big, not graded' % rel)
-                        continue
-                    files[rel] = data
-        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError) as e:
-            notes.append('%s is not a readable zip file (%s)' % (path.name, type(e).__name__))
-            files = {rel: None for rel in student_files}
-    elif path.is_dir():
-        for rel in student_files:
-            candidates = [path / rel] + sorted(d / rel for d in path.iterdir() if d.is_dir() and not d.is_symlink())
-            found = [c for c in candidates if c.is_file() and not c.is_symlink()]
-            if not found:
-                files[rel] = None
-                notes.append('%s not found in %s' % (rel, path.name))
-                continue
-            if found[0].stat().st_size > MAX_FILE_BYTES:
-                files[rel] = None
-                notes.append('%s is too big, not graded' % rel)
-                continue
-            files[rel] = found[0].read_bytes()
-    else:
-        notes.append('%s is neither a folder nor a zip file' % path)
-        files = {rel: None for rel in student_files}
-    return files, notes
-
-
-REVIEW_NAMES = {'sys', 'os', 'importlib', 'builtins', 'gc', 'inspect', 'subprocess', 'ctypes', 'types',
-                'io', 'pathlib', 'shutil', 'socket', 'pickle', 'marshal', 'runpy', 'threading', 'signal'}
-REVIEW_ATTRS = {'modules', '__dict__', '__globals__', '__builtins__', '__subclasses__', '__code__',
-                '__closure__', '__loader__', '__spec__', '__import__', '_getframe', 'f_globals', 'f_locals',
-                'f_back', 'tb_frame', 'gi_frame'}
-REVIEW_CALLS = {'exec', 'eval', 'compile', '__import__', 'open', 'globals', 'locals', 'vars', 'getattr',
-                'setattr', 'delattr', 'breakpoint'}
-REVIEW_STRINGS = ('_ref', 'hidden_tests', '_grading', 'sys.modules', 'jobs.json')
-
-
-def review_flags(files):
-    """Things in the student's code worth a look by a person (no effect on the
-    grade): imports from outside numpy and the package, modules such as sys or
-    os reached through another module (from cs231n.image_utils import sys),
-    introspection (.modules, __globals__, getattr, ...), and strings naming
-    the grader's files. A heuristic: it reads the code, it does not run it."""
-    flags = []
-
-    def flag(text):
-        flags.append((rel, node.lineno, text))
-
-    for rel, data in sorted(files.items()):
-        if data is None:
-            continue
-        try:
-            tree = ast.parse(data, filename=rel)
-        except (SyntaxError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if not hasattr(node, 'lineno'):
-                continue
-            at = '%s line %d' % (rel, node.lineno)
-            mods = []
-            if isinstance(node, ast.Import):
-                mods = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level == 0 and node.module:
-                    mods = [node.module]
-                for a in node.names:
-                    if a.name in REVIEW_NAMES:
-                        flag('%s imports %s from %s' % (at, a.name, '.' * node.level + (node.module or '')))
-            for m in mods:
-                if m.split('.')[0] not in ALLOWED_IMPORTS:
-                    flag('%s imports %s' % (at, m))
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in REVIEW_CALLS:
-                flag('%s calls %s()' % (at, node.func.id))
-            elif isinstance(node, ast.Attribute) and node.attr in REVIEW_ATTRS:
-                flag('%s uses .%s' % (at, node.attr))
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                    any(w in node.value for w in REVIEW_STRINGS):
-                flag('%s has the string %r' % (at, node.value[:60]))
-    return [text for _, _, text in sorted(flags, key=lambda f: f[:2])]
 
 
 # ----------------------------------------------------------------------------
@@ -515,11 +389,6 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
     return results, broken
 
 
-def _passed(jobs, results):
-    """How many of `jobs` passed (0 for none, or none run)."""
-    return sum(bool((results.get(j['id']) or {}).get('ok')) for j in jobs)
-
-
 def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False):
     """Grade one submission; never raises."""
     t0 = time.monotonic()
@@ -547,7 +416,7 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
         # right, but only with those.
         # (not after a timeout: the same code would most likely hang again, at the
         # cost of the time limit once more)
-        retry = [j for p in parts if p['retry_jobs'] and _passed(p['jobs'], results) < len(p['jobs'])
+        retry = [j for p in parts if p['retry_jobs'] and count_passed(p['jobs'], results) < len(p['jobs'])
                  and not any((results.get(k['id']) or {}).get('reason', '').startswith('timed out')
                              for k in p['jobs'])
                  for j in p['retry_jobs']]
@@ -563,7 +432,7 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
         notes = ['the grader failed on this submission (%s): grade it by hand' % error]
     scores = {}
     for p in parts:
-        passed = max(_passed(p['jobs'], results), _passed(p['retry_jobs'], results))
+        passed = max(count_passed(p['jobs'], results), count_passed(p['retry_jobs'], results))
         if p['partial']:
             scores[p['name']] = round(p['points'] * passed / len(p['jobs']), 2)
         else:
@@ -574,84 +443,6 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
             'max': sum(p['points'] for p in parts), 'checks': checks,
             'notes': notes, 'review': flags, 'broken_modules': broken, 'grader_error': error,
             'seconds': round(time.monotonic() - t0, 2), 'started': started, 'ended': time.time()}
-
-
-# ----------------------------------------------------------------------------
-# Reports
-# ----------------------------------------------------------------------------
-
-def fmt(x):
-    return ('%.2f' % x).rstrip('0').rstrip('.')
-
-
-def feedback_text(g, parts):
-    lines = ['Grade for %s: %s / %s' % (g['student'], fmt(g['total']), fmt(g['max'])), '']
-    width = max(len(p['name']) for p in parts)
-    lines.append('%-*s  %6s  %6s' % (width, 'part', 'points', 'max'))
-    for p in parts:
-        got = g['scores'][p['name']]
-        status = 'ok' if got == p['points'] else 'FAILED'
-        lines.append('%-*s  %6s  %6s  %s' % (width, p['name'], fmt(got), fmt(p['points']), status))
-    lines.append('%-*s  %6s  %6s' % (width, 'total', fmt(g['total']), fmt(g['max'])))
-    failed = [p for p in parts if g['scores'][p['name']] < p['points']]
-    out, imports = [], {}
-    for p in failed:
-        for j in p['jobs']:
-            r = g['checks'].get(j['id']) or {'reason': 'not run'}
-            if r.get('ok'):
-                continue
-            reason = r.get('reason') or 'failed'
-            if reason.startswith('could not import'):   # said once, for all the parts it sinks
-                imports.setdefault(reason, []).append(p['name'])
-                continue
-            where = ' (%s)' % j['label'] if j.get('label') else ''
-            out.append('- %s, %s%s: %s' % (p['name'], j['name'], where, reason))
-        again = [g['checks'][j['id']] for j in p['retry_jobs'] if g['checks'].get(j['id'])]
-        if again and not any(r.get('reason', '').startswith('could not import') for r in again):
-            why = next((r.get('reason') or 'failed' for r in again if not r.get('ok')), None)
-            first = {(g['checks'].get(j['id']) or {}).get('reason') for j in p['jobs']}
-            out.append('  tried again with your own %s (not the reference\'s): %s'
-                       % (', '.join(p['uses']), 'the same' if why in first else why or 'passed'))
-        # parts whose functions this one runs too, and which failed themselves
-        inner = [q['name'] for q in failed if q is not p and set(q['functions']) < set(p['functions'])]
-        if inner:
-            out.append('  this part also runs the code of %s, which failed too: fix %s first'
-                       % (', '.join(inner), 'that' if len(inner) == 1 else 'those'))
-    for reason, names in imports.items():
-        out.insert(0, '- %s: %s' % (', '.join(dict.fromkeys(names)), reason))
-    if out:
-        lines += ['', 'Failed checks:'] + out
-    if g['notes']:
-        lines += ['', 'Notes:'] + ['- ' + n for n in g['notes']]
-    if g['review']:
-        lines += ['', 'For the instructor to review (no effect on the grade):'] + ['- ' + f for f in g['review']]
-    return '\n'.join(lines) + '\n'
-
-
-def write_reports(grades, parts, out_csv):
-    out_csv = Path(out_csv)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    names = [p['name'] for p in parts]
-    with open(out_csv, 'w', newline='', encoding='utf-8') as f:
-        w = csv.writer(f)
-        w.writerow(['student'] + names + ['total'])
-        for g in grades:
-            w.writerow([g['student']] + [fmt(g['scores'][n]) for n in names] + [fmt(g['total'])])
-    fb = out_csv.parent / (out_csv.stem + '_feedback')
-    fb.mkdir(exist_ok=True)
-    # feedback files of an earlier run into the same place, for students not
-    # in this one, would be handed back by mistake: they go
-    current = {g['student'] + '.txt' for g in grades}
-    stale = sorted(f for f in fb.glob('*.txt') if f.name not in current)
-    for f in stale:
-        f.unlink()
-    for g in grades:
-        (fb / (g['student'] + '.txt')).write_text(feedback_text(g, parts), encoding='utf-8')
-    details = {'parts': [{'name': p['name'], 'points': p['points'], 'functions': p['functions'],
-                          'checks': [j['name'] for j in p['jobs']]} for p in parts],
-               'students': grades}
-    out_csv.with_suffix('.json').write_text(json.dumps(details, indent=1, sort_keys=True), encoding='utf-8')
-    return fb, len(stale)
 
 
 def unique_names(paths):
