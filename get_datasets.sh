@@ -24,8 +24,9 @@ Usage: bash get_datasets.sh [--offline] [--force] | --help
 
   (no argument)  download the CS231n COCO captioning data into datasets/coco_captioning/
   --offline      build the project's offline dataset (datasets/offline_captioning/) instead
-  --force        fetch (or build) it again even if a complete copy is there (for a copy
-                 whose files are damaged; the old copy is moved aside, not deleted)
+  --force        fetch (or build) it again even if a complete copy is there, for a copy
+                 whose files are damaged (the old COCO copy is moved aside, not deleted;
+                 the offline set is rebuilt in its place)
   -h, --help     show this help
 
 Environment variables:

@@ -92,11 +92,12 @@ class CaptioningSolver:
         self.loss_history = []
         self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
         self._undo = None
-        # An update rule that changes w in place (sgd) leaves nothing to go back
-        # to after a bad update: for those, _step keeps a copy.
-        probe = np.zeros(1)
-        out, _ = self.update_rule(probe, np.zeros(1), dict(self.optim_config))
-        self._in_place = np.shares_memory(out, probe)
+        # What _step must copy to be able to go back after a bad update: sgd
+        # changes w in place, the other rules of optim.py return new arrays
+        # (their state too); a rule of one's own may do either, so all is copied.
+        builtin = self.update_rule in (optim.sgd_momentum, optim.rmsprop, optim.adam)
+        self._copy_params = not builtin
+        self._copy_state = not builtin and self.update_rule is not optim.sgd
 
     @property
     def iterations_per_epoch(self):
@@ -114,18 +115,25 @@ class CaptioningSolver:
         if not np.isfinite(loss):
             self._stop_on_bad_loss(loss)
         # what the next step needs to go back here, should this update break the model
-        params = {p: w.copy() if self._in_place else w for p, w in self.model.params.items()}
-        self._undo = (self.iteration, self.epoch, params,
-                      {p: dict(cfg) for p, cfg in self.optim_configs.items()})
+        params = {p: w.copy() if self._copy_params else w for p, w in self.model.params.items()}
+        state = {p: {k: v.copy() if self._copy_state and isinstance(v, np.ndarray) else v
+                     for k, v in cfg.items()} for p, cfg in self.optim_configs.items()}
+        self._undo = (self.iteration, self.epoch, params, state)
         self.loss_history.append(float(loss))
         for p, w in self.model.params.items():
             next_w, self.optim_configs[p] = self.update_rule(w, grads[p], self.optim_configs[p])
             self.model.params[p] = next_w
 
     def _stop_on_bad_loss(self, loss):
-        """The loss is NaN or infinite: put the parameters and the optimizer
-        state back to before the update that caused it, then stop."""
+        """The loss is NaN or infinite (loss None: the run's last update made
+        parameters so): put the parameters and the optimizer state back to
+        before the update that caused it, then stop."""
         if self._undo is None:
+            if self.iteration > 0:
+                raise FloatingPointError(
+                    'The loss is %s at iteration %d, the first of this run: the parameters it '
+                    'started from (a checkpoint, or an earlier run) are already broken. Start '
+                    'again from a fresh model, with a smaller learning_rate.' % (loss, self.iteration + 1))
             raise FloatingPointError(
                 'The loss is %s on the first minibatch (iteration %d), before any update: the '
                 'model or the data give it, not the learning rate. Check the features and '
@@ -140,12 +148,16 @@ class CaptioningSolver:
         if self.checkpoint_path:
             self.save_checkpoint(self.checkpoint_path)
             saved = ' (and saved to %s)' % self.checkpoint_path
+        what = ('The last update of the run, at iteration %d, made parameters NaN or infinite'
+                % (self.iteration + 1) if loss is None else
+                'The loss became %s at iteration %d: the update of iteration %d made the parameters '
+                'blow up' % (loss, bad, self.iteration + 1))
         raise FloatingPointError(
-            'The loss became %s at iteration %d: the update of iteration %d made the parameters '
-            'blow up. The parameters and the optimizer state are back to where they were before '
-            'that update, at iteration %d%s. Train on with a smaller learning_rate (it was %s), '
-            'e.g. a new CaptioningSolver for the same model.'
-            % (loss, bad, self.iteration + 1, self.iteration, saved,
+            '%s. The parameters and the optimizer state are back to where they were before '
+            'that update, at iteration %d%s. Train on with a smaller learning_rate (it was %s): '
+            'a new CaptioningSolver for the same model, with no checkpoint_path or a new one (a '
+            'checkpoint keeps the learning rate it was written with).'
+            % (what, self.iteration, saved,
                'the update rule\'s default' if lr is None else repr(lr)))
 
     def train(self):
@@ -169,6 +181,8 @@ class CaptioningSolver:
                 for cfg in self.optim_configs.values():
                     if 'learning_rate' in cfg:
                         cfg['learning_rate'] *= self.lr_decay
+            if self.iteration == n and not all(np.isfinite(w).all() for w in self.model.params.values()):
+                self._stop_on_bad_loss(None)
             if self.checkpoint_path and (self.iteration % every == 0 or self.iteration == n):
                 self.save_checkpoint(self.checkpoint_path)
         return self.loss_history
@@ -186,7 +200,7 @@ class CaptioningSolver:
             'random_state': np.random.get_state(),
             'num_epochs': self.num_epochs,
             'batch_size': self.batch_size,
-            'update_rule': getattr(self.update_rule, '__name__', repr(self.update_rule)),
+            'update_rule': _rule_name(self.update_rule),
             'optim_config': dict(self.optim_config),
         }
         folder = os.path.dirname(os.path.abspath(path))
@@ -213,8 +227,8 @@ class CaptioningSolver:
             raise ValueError('checkpoint %s cannot be read (%s: %s): it is not a CaptioningSolver '
                              'checkpoint, or it was cut short. Delete it (or give another '
                              'checkpoint_path) to start over.' % (path, type(e).__name__, e)) from None
-        rule = getattr(self.update_rule, '__name__', repr(self.update_rule))
-        if state.get('update_rule', rule) != rule:
+        rule = _rule_name(self.update_rule)
+        if None not in (rule, state.get('update_rule')) and state['update_rule'] != rule:
             raise ValueError('checkpoint %s was written with update_rule %r, but this solver uses %r: '
                              'use the same rule to resume, or another checkpoint_path to start over'
                              % (path, state['update_rule'], rule))
@@ -239,3 +253,10 @@ class CaptioningSolver:
         self.epoch = state['epoch']
         self.loss_history = list(state['loss_history'])
         np.random.set_state(state['random_state'])
+        self._undo = None        # nothing from before the load to go back to
+
+
+def _rule_name(rule):
+    """A name for an update rule that is the same in every process (None if it has none)."""
+    rule = getattr(rule, 'func', rule)          # functools.partial
+    return getattr(rule, '__name__', None)

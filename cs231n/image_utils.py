@@ -32,13 +32,12 @@ def _read_web(url, timeout):
     """The bytes at an http(s) URL, at most MAX_BYTES. A server that sends
     slowly is given up on after `timeout` seconds in all (at most one more
     wait of `timeout` for the read under way), not `timeout` per read."""
-    deadline = time.monotonic() + timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
     req = urllib.request.Request(url, headers={'User-Agent': 'cs231n-captioning'})
     chunks, size = [], 0
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError('no complete answer within %g s' % timeout)
             chunk = resp.read1(65536) if hasattr(resp, 'read1') else resp.read(65536)
             if not chunk:

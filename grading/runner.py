@@ -31,7 +31,8 @@ LAYER_NAMES = ['rnn_step_forward', 'rnn_step_backward', 'rnn_forward', 'rnn_back
                'word_embedding_forward', 'word_embedding_backward',
                'lstm_step_forward', 'lstm_step_backward', 'lstm_forward', 'lstm_backward',
                # given to the students: always the reference's
-               'sigmoid', 'temporal_affine_forward', 'temporal_affine_backward', 'temporal_softmax_loss']
+               'sigmoid', 'affine_forward', 'affine_backward', 'temporal_affine_forward',
+               'temporal_affine_backward', 'temporal_softmax_loss']
 METHOD_NAMES = ['loss', 'sample']
 LAYERS, MODEL = 'cs231n.rnn_layers', 'cs231n.classifiers.rnn'
 MODULE_OF = dict([(n, LAYERS) for n in LAYER_NAMES] + [('CaptioningRNN.' + m, MODEL) for m in METHOD_NAMES])

@@ -47,6 +47,7 @@ def test_local_path_and_file_url(png):
 def test_http(server):
     img = image_from_url(server + '/red.png')
     assert img.shape == (6, 8, 3)
+    assert image_from_url(server + '/red.png', timeout=None).shape == (6, 8, 3)   # no limit, as urllib's
 
 
 def test_dead_links_return_none_with_one_line(server, tmp_path, capsys):

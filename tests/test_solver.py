@@ -203,3 +203,70 @@ def test_solver_checks_the_data_before_training():
     with pytest.raises(ValueError, match=r'^CaptioningSolver: train_captions must be a non-empty \(n, T\) '
                                          r'array and train_image_idxs an \(n,\) array'):
         CaptioningSolver(model, dict(good, train_image_idxs=np.array([0, 1])))
+
+
+def test_advice_after_a_blow_up_does_not_loop_through_the_checkpoint(tmp_path):
+    model, data = tiny_setup()
+    ckpt = tmp_path / 'run.ckpt'
+    solver = CaptioningSolver(model, data, update_rule='adam', optim_config={'learning_rate': 1e30},
+                              batch_size=10, num_epochs=5, verbose=False, checkpoint_path=str(ckpt))
+    with np.errstate(all='ignore'), pytest.raises(FloatingPointError, match='no checkpoint_path or a new one'):
+        solver.train()
+
+
+def test_broken_starting_parameters_are_not_blamed_on_the_data(tmp_path):
+    model, data = tiny_setup()
+    ckpt = str(tmp_path / 'run.ckpt')
+    solver = CaptioningSolver(model, data, update_rule='sgd', batch_size=10, num_epochs=1, verbose=False)
+    solver.train()
+    model.params['Wh'][:] = np.nan                  # a checkpoint with broken parameters
+    solver.save_checkpoint(ckpt)
+    resumed = CaptioningSolver(model, data, update_rule='sgd', batch_size=10, num_epochs=2, verbose=False,
+                               checkpoint_path=ckpt)
+    with pytest.raises(FloatingPointError, match=r'iteration 5, the first of this run: the parameters it '
+                                                 r'started from .* are already broken'):
+        resumed.train()
+
+
+def test_custom_rule_changing_its_state_in_place_is_undone_too():
+    def momentum_in_place(w, dw, config):
+        v = config.setdefault('velocity', np.zeros_like(w))
+        v *= 0.9
+        v -= config.get('learning_rate', 1e-2) * dw
+        w += v
+        return w, config
+    model, data = tiny_setup()
+    solver = CaptioningSolver(model, data, update_rule=momentum_in_place, optim_config={'learning_rate': 1e30},
+                              batch_size=10, num_epochs=5, verbose=False)
+    with np.errstate(all='ignore'), pytest.raises(FloatingPointError, match='back to where they were'):
+        solver.train()
+    assert all(np.isfinite(w).all() for w in model.params.values())
+    assert all(np.isfinite(c['velocity']).all() for c in solver.optim_configs.values() if 'velocity' in c)
+
+
+def test_a_blow_up_in_the_last_update_is_not_saved(tmp_path):
+    model, data = tiny_setup()
+    ckpt = tmp_path / 'run.ckpt'
+    solver = CaptioningSolver(model, data, update_rule='sgd', optim_config={'learning_rate': 1e-2},
+                              batch_size=10, num_epochs=1, verbose=False, checkpoint_path=str(ckpt))
+    real = solver.update_rule
+
+    def breaks_at_the_end(w, dw, config):
+        w, config = real(w, dw, config)
+        return (w * np.nan if solver.iteration == solver.num_iterations - 1 else w), config
+    solver.update_rule = breaks_at_the_end
+    with pytest.raises(FloatingPointError, match=r'last update of the run, at iteration 4, made parameters NaN'):
+        solver.train()
+    assert solver.iteration == 3 and all(np.isfinite(w).all() for w in model.params.values())
+    import pickle
+    with open(ckpt, 'rb') as f:
+        saved = pickle.load(f)
+    assert saved['iteration'] == 3 and all(np.isfinite(w).all() for w in saved['params'].values())
+
+
+def test_update_rule_names_are_the_same_in_every_process():
+    import functools
+    from cs231n import optim
+    from cs231n.captioning_solver import _rule_name
+    assert _rule_name(optim.adam) == 'adam' and _rule_name(functools.partial(optim.adam)) == 'adam'
+    assert _rule_name(object()) is None
