@@ -108,3 +108,29 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5):
         errors.append(err)
         print('numerical: %f analytic: %f, relative error: %e' % (num, ana, err))
     return errors
+
+
+def model_gradient_errors(model, features, captions, error, h=1e-5):
+    """Numerical against analytic gradients of a captioning model's loss, for
+    every parameter.
+
+    Inputs:
+    - model: A model with a dict `params` and loss(features, captions) -> (loss, grads)
+    - features: Input features, of shape (N, D)
+    - captions: Captions, of shape (N, T)
+    - error: Function (numerical, analytic) -> scalar error, e.g. rel_error
+    - h: Step of the centred differences
+
+    Returns:
+    - errors: Dict from parameter name to error, names in sorted order
+
+    Raises ValueError when grads lacks a parameter of model.params.
+    """
+    _, grads = model.loss(features, captions)
+    missing = sorted(set(model.params) - set(grads))
+    if missing:
+        raise ValueError('grads has no %s: loss must return a gradient for every parameter in '
+                         'model.params' % missing)
+    f = lambda _: model.loss(features, captions)[0]   # reads model.params, which the check perturbs in place
+    return {name: error(eval_numerical_gradient(f, model.params[name], verbose=False, h=h), grads[name])
+            for name in sorted(model.params)}

@@ -45,3 +45,39 @@ def test_float32_warns_and_float64_does_not():
         warnings.simplefilter('error')
         eval_numerical_gradient(lambda v: np.sum(v ** 2), X.copy(), verbose=False)
         eval_numerical_gradient_array(np.sin, X.copy(), np.ones((2, 2)))
+
+
+class _Quadratic:
+    """loss = sum(a * w**2) + sum(b); grads as given, to be right or wrong."""
+
+    def __init__(self, drop=None, wrong=None):
+        rng = np.random.default_rng(3)
+        self.params = {'w': rng.standard_normal((3, 2)), 'b': rng.standard_normal(4)}
+        self.a, self.drop, self.wrong = rng.standard_normal((3, 2)), drop, wrong
+
+    def loss(self, features, captions):
+        w, b = self.params['w'], self.params['b']
+        grads = {'w': 2 * self.a * w, 'b': np.ones_like(b)}
+        if self.wrong:
+            grads[self.wrong] = grads[self.wrong] * 1.1
+        if self.drop:
+            del grads[self.drop]
+        return float(np.sum(self.a * w ** 2) + b.sum()), grads
+
+
+def _max_rel(x, y):
+    return np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y)))
+
+
+def test_model_gradient_errors_every_parameter_and_can_fail():
+    from cs231n.gradient_check import model_gradient_errors
+    errors = model_gradient_errors(_Quadratic(), None, None, _max_rel)
+    assert list(errors) == ['b', 'w'] and max(errors.values()) < 1e-8
+    bad = model_gradient_errors(_Quadratic(wrong='w'), None, None, _max_rel)
+    assert bad['w'] > 0.04 and bad['b'] < 1e-8
+    with pytest.raises(ValueError, match=r"grads has no \['b'\]: loss must return a gradient for every parameter"):
+        model_gradient_errors(_Quadratic(drop='b'), None, None, _max_rel)
+    model = _Quadratic()
+    before = {k: v.copy() for k, v in model.params.items()}
+    model_gradient_errors(model, None, None, _max_rel)
+    assert all(np.array_equal(model.params[k], before[k]) for k in before)   # parameters restored

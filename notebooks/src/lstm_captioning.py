@@ -23,7 +23,8 @@ import time
 import numpy as np
 import matplotlib.pyplot as plt
 
-from cs231n.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
+from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
+                                   model_gradient_errors)
 from cs231n.rnn_layers import *
 from cs231n.captioning_solver import CaptioningSolver
 from cs231n.classifiers.rnn import CaptioningRNN
@@ -310,25 +311,14 @@ check('CaptioningRNN(lstm).loss', abs(loss - expected_loss), 1e-10,
 # close to 1 when a part of it is missing or wrong.
 
 # %%
+# a smaller model than above (the cell stands on its own: the grader runs it alone)
 np.random.seed(231)
-
-batch_size = 2
-timesteps = 3
-input_dim = 4
-wordvec_dim = 5
-hidden_dim = 6
+N, T, D, W, H = 2, 3, 4, 5, 6
 word_to_idx = {'<NULL>': 0, 'cat': 2, 'dog': 3}
-vocab_size = len(word_to_idx)
-
-captions = np.random.randint(vocab_size, size=(batch_size, timesteps))
-features = np.random.randn(batch_size, input_dim)
-
-model = CaptioningRNN(word_to_idx, input_dim=input_dim, wordvec_dim=wordvec_dim,
-                      hidden_dim=hidden_dim, cell_type='lstm', dtype=np.float64)
-
-loss, grads = model.loss(features, captions)
-missing = sorted(set(model.params) - set(grads))
-assert not missing, f'grads has no {missing}: loss must return a gradient for every parameter in model.params'
+captions = np.random.randint(len(word_to_idx), size=(N, T))
+features = np.random.randn(N, D)
+model = CaptioningRNN(word_to_idx, input_dim=D, wordvec_dim=W, hidden_dim=H,
+                      cell_type='lstm', dtype=np.float64)
 
 def scaled_error(x, y):
     """Largest difference between two arrays, relative to their largest entry."""
@@ -336,11 +326,10 @@ def scaled_error(x, y):
     assert x.shape == y.shape, f'the arrays compared have different shapes, {x.shape} and {y.shape}'
     return np.max(np.abs(x - y)) / max(1e-8, np.max(np.abs(x) + np.abs(y)))
 
-for param_name in sorted(model.params):
-    # the loss reads the parameter from model.params, which the check perturbs in place
-    f = lambda param: model.loss(features, captions)[0]
-    param_grad_num = eval_numerical_gradient(f, model.params[param_name], verbose=False)
-    check(f'CaptioningRNN(lstm) grad {param_name}', scaled_error(param_grad_num, grads[param_name]), 1e-6,
+# every parameter's gradient against a numerical one (cs231n/gradient_check.py)
+errors = model_gradient_errors(model, features, captions, scaled_error)
+for param_name, err in errors.items():
+    check(f'CaptioningRNN(lstm) grad {param_name}', err, 1e-6,
           f'Hint: compare the shape of grads[{param_name!r}] with model.params[{param_name!r}]; '
           'dh0 from lstm_backward gives the gradients of W_proj and b_proj.')
 

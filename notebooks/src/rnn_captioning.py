@@ -28,7 +28,8 @@ import time
 import numpy as np
 import matplotlib.pyplot as plt
 
-from cs231n.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
+from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
+                                   model_gradient_errors)
 from cs231n.rnn_layers import *
 from cs231n.captioning_solver import CaptioningSolver
 from cs231n.classifiers.rnn import CaptioningRNN
@@ -502,15 +503,10 @@ features = np.random.randn(batch_size, input_dim)
 model = CaptioningRNN(word_to_idx, input_dim=input_dim, wordvec_dim=wordvec_dim,
                       hidden_dim=hidden_dim, cell_type='rnn', dtype=np.float64)
 
-loss, grads = model.loss(features, captions)
-missing = sorted(set(model.params) - set(grads))
-assert not missing, f'grads has no {missing}: loss must return a gradient for every parameter in model.params'
-
-for param_name in sorted(model.params):
-    # the loss reads the parameter from model.params, which the check perturbs in place
-    f = lambda param: model.loss(features, captions)[0]
-    param_grad_num = eval_numerical_gradient(f, model.params[param_name], verbose=False, h=1e-6)
-    check(f'CaptioningRNN grad {param_name}', rel_error(param_grad_num, grads[param_name]), 1e-6,
+# every parameter's gradient against a numerical one (cs231n/gradient_check.py)
+errors = model_gradient_errors(model, features, captions, rel_error, h=1e-6)
+for param_name, err in errors.items():
+    check(f'CaptioningRNN grad {param_name}', err, 1e-6,
           f'Hint: compare the shape of grads[{param_name!r}] with model.params[{param_name!r}].')
 
 # %% [markdown]
