@@ -4,6 +4,8 @@
 # With no argument: download the official CS231n COCO captioning archive, check it, and unpack it
 # into datasets/coco_captioning/. Safe to run again at any time: an interrupted download resumes,
 # a complete dataset is left alone, and a failed run never leaves a half-unpacked dataset behind.
+# A partial download is resumed only from the URL it came from, and a second run started while
+# one is fetching into the same folder stops at once, saying so.
 # With --offline: build the project's own small offline dataset instead (no network needed).
 set -euo pipefail
 
@@ -15,6 +17,8 @@ ROOT="${CS231N_DATASETS_DIR:-$HERE/datasets}"
 DEST="$ROOT/coco_captioning"      # the finished dataset
 ZIP="$ROOT/coco_captioning.zip"   # a complete download, not yet unpacked
 PART="$ZIP.part"                  # a download in progress (kept between runs, to resume)
+PART_URL="$PART.url"              # the URL that $PART comes from (a .part of another URL is not resumed)
+LOCK="$ROOT/.coco_captioning.lock" # held by the run that is fetching (a folder: mkdir is atomic)
 EXPECTED=(coco2014_captions.h5 coco2014_vocab.json train2014_urls.txt val2014_urls.txt
   train2014_vgg16_fc7.h5 val2014_vgg16_fc7.h5 train2014_vgg16_fc7_pca.h5 val2014_vgg16_fc7_pca.h5)
 
@@ -38,7 +42,7 @@ EOF
 }
 
 # Every failure goes through die: one message saying what went wrong and what to do.
-REPORTED="" WORK="" PROGRESS_PID="" DL_PID=""
+REPORTED="" WORK="" PROGRESS_PID="" DL_PID="" LOCKED=""
 die()  { REPORTED=1; printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 info() { printf '%s: %s\n' "$PROG" "$*"; }
 stop() { if [[ -n $1 ]]; then kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; fi; }
@@ -46,6 +50,7 @@ on_exit() {  # runs on every exit: stop the background jobs, remove temporary fi
   local rc=$?
   stop "$DL_PID"; stop "$PROGRESS_PID"
   [[ -z $WORK ]] || rm -rf "$WORK"
+  [[ -z $LOCKED ]] || rm -rf "$LOCK"
   if ((rc != 0)) && [[ -z $REPORTED ]]; then
     printf '%s: error: stopped unexpectedly (exit code %s); see the message above, then run again\n' "$PROG" "$rc" >&2
   fi
@@ -64,6 +69,30 @@ size_of() { if [[ -f $1 ]]; then wc -c <"$1" | tr -d ' '; else echo 0; fi; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 missing_in() {  # list the expected files that are absent or empty in folder $1
   local f; for f in "${EXPECTED[@]}"; do [[ -s $1/$f ]] || printf ' %s' "$f"; done
+}
+
+lock_owner() {  # the process id written in $LOCK, waiting up to 1 s for a run that has just made it
+  local pid="" i
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    pid=$(cat "$LOCK/pid" 2>/dev/null || true); [[ -z $pid && -d $LOCK ]] || break; sleep 0.1
+  done
+  printf '%s\n' "$pid"
+}
+running() { [[ $1 =~ ^[0-9]+$ ]] && { kill -0 "$1" 2>/dev/null || ps -p "$1" >/dev/null 2>&1; }; }
+take_lock() {  # one run at a time per folder: two would write the same .part and unpack folder
+  local pid
+  if ! mkdir "$LOCK" 2>/dev/null; then
+    [[ -d $LOCK ]] || die "cannot write in $ROOT (no permission, or disk full?); fix that or set CS231N_DATASETS_DIR, then run again"
+    pid=$(lock_owner)
+    if running "$pid"; then
+      die "another run of $PROG (process $pid) is already fetching the data into $ROOT. Wait for it to finish, or stop it, then run again (if no other run is going, delete $LOCK)"
+    fi
+    info "removing the lock of an earlier run that was killed outright${pid:+ (process $pid)}"
+    rm -rf "$LOCK"
+    mkdir "$LOCK" 2>/dev/null || die "another run of $PROG took the lock $LOCK just now; wait for it to finish, then run again"
+  fi
+  LOCKED=1
+  printf '%s\n' "$$" >"$LOCK/pid"
 }
 
 offline() {
@@ -95,6 +124,11 @@ show_progress() {  # runs in the background during the download
 download() {  # fetch $URL into $PART (resuming it if present), then rename it to $ZIP
   local tool rc code="" have attempt
   if command -v curl >/dev/null; then tool=curl; else tool=wget; fi
+  if [[ -f $PART && -f $PART_URL && $(cat "$PART_URL") != "$URL" ]]; then
+    info "the partial download $PART came from $(cat "$PART_URL"), not $URL; starting again from the beginning"
+    rm -f "$PART"
+  fi
+  printf '%s\n' "$URL" >"$PART_URL"
   for attempt in 1 2; do
     have=$(size_of "$PART"); rm -f "$WORK/headers"
     if ((have > 0)); then info "resuming the download of $URL at $(mb "$have")"
@@ -119,8 +153,8 @@ download() {  # fetch $URL into $PART (resuming it if present), then rename it t
   done
   # HTTP 416 on a resume: the server has nothing past our bytes, so the download was complete.
   if [[ $tool:$rc:$code == curl:22:416 ]] && ((have > 0)); then rc=0; fi
-  if ((rc == 0)); then info "downloaded $(mb "$(size_of "$PART")")"; mv -f "$PART" "$ZIP"; return 0; fi
-  have=$(size_of "$PART"); ((have > 0)) || rm -f "$PART"
+  if ((rc == 0)); then info "downloaded $(mb "$(size_of "$PART")")"; mv -f "$PART" "$ZIP"; rm -f "$PART_URL"; return 0; fi
+  have=$(size_of "$PART"); ((have > 0)) || rm -f "$PART" "$PART_URL"
   local again="run this script again" total; total=$(total_size)
   case $tool:$rc in
     curl:6) die "cannot resolve the host name in $URL (no network or DNS?). Check your internet connection, then $again" ;;
@@ -216,6 +250,7 @@ command -v curl >/dev/null || command -v wget >/dev/null ||
 command -v unzip >/dev/null || command -v "$(pick_python)" >/dev/null ||
   die "neither unzip nor python3 is installed; install one (e.g. 'sudo apt-get install unzip'), then run again"
 mkdir -p "$ROOT" 2>/dev/null || die "cannot create $ROOT; check the path and its permissions, or set CS231N_DATASETS_DIR"
+take_lock
 rm -rf "$ROOT"/.coco_captioning.tmp.*  # left by a run that was killed outright (kill -9, power loss)
 WORK=$(mktemp -d "$ROOT/.coco_captioning.tmp.XXXXXX" 2>/dev/null) ||
   die "cannot write in $ROOT (no permission, or disk full?); fix that or set CS231N_DATASETS_DIR, then run again"

@@ -473,13 +473,68 @@ def test_terminated_download_stops_at_once_and_resumes(server, tmp_path, coco_mi
                 pass
     have = part.stat().st_size
     assert 0 < have < len(server.body)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["coco_captioning.zip.part"]
+    # the partial download and the URL it comes from stay; the lock and temporary files do not
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "coco_captioning.zip.part", "coco_captioning.zip.part.url"]
+    assert (tmp_path / "coco_captioning.zip.part.url").read_text() == server.url + "\n"
 
     server.throttle = 0.0
     server.requests.clear()
     result = run(server.url, tmp_path)
     assert result.returncode == 0, result.stderr
     assert server.requests == [("GET", f"bytes={have}-")]
+    assert_dataset_ok(tmp_path, coco_mini)
+
+
+def test_partial_download_of_another_url_is_not_resumed(server, tmp_path, coco_mini, good_zip):
+    (tmp_path / "coco_captioning.zip.part").write_bytes(b"x" * 5000)  # bytes of another file
+    (tmp_path / "coco_captioning.zip.part.url").write_text("http://mirror.invalid/other.zip\n")
+    result = run(server.url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "came from http://mirror.invalid/other.zip" in result.stdout
+    assert server.requests == [("GET", None)]  # from the first byte, not bytes=5000-
+    assert_dataset_ok(tmp_path, coco_mini)
+
+
+def _start(server, dest: Path) -> subprocess.Popen:
+    env = dict(os.environ, COCO_CAPTIONING_URL=server.url, CS231N_DATASETS_DIR=str(dest),
+               NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+    env.pop("COCO_CAPTIONING_SHA256", None)
+    return subprocess.Popen(["bash", str(SCRIPT)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_second_run_at_the_same_time_is_refused(server, tmp_path, coco_mini):
+    server.throttle = 0.05
+    first = _start(server, tmp_path)
+    part = tmp_path / "coco_captioning.zip.part"
+    deadline = time.monotonic() + 20
+    while not (part.exists() and part.stat().st_size > 0):
+        assert time.monotonic() < deadline and first.poll() is None, "the download never started"
+        time.sleep(0.02)
+    second = run(server.url, tmp_path)
+    assert second.returncode != 0
+    assert second.stderr.strip().splitlines() == [
+        f"{PROG} another run of get_datasets.sh (process {first.pid}) is already fetching the data "
+        f"into {tmp_path}. Wait for it to finish, or stop it, then run again (if no other run is "
+        f"going, delete {tmp_path}/.coco_captioning.lock)"]
+    server.throttle = 0.0
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 0, err  # the second run took nothing from the first
+    assert_dataset_ok(tmp_path, coco_mini)  # and the lock is gone
+
+
+@pytest.mark.parametrize("pid_file", ["dead process", "empty"])
+def test_lock_of_a_killed_run_is_taken_over(server, tmp_path, coco_mini, pid_file):
+    lock = tmp_path / ".coco_captioning.lock"
+    lock.mkdir()
+    if pid_file == "dead process":
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        (lock / "pid").write_text(f"{gone.pid}\n")
+    result = run(server.url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "removing the lock of an earlier run that was killed outright" in result.stdout
     assert_dataset_ok(tmp_path, coco_mini)
 
 
