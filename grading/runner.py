@@ -34,6 +34,10 @@ LAYER_NAMES = ['rnn_step_forward', 'rnn_step_backward', 'rnn_forward', 'rnn_back
                'sigmoid', 'affine_forward', 'affine_backward', 'temporal_affine_forward',
                'temporal_affine_backward', 'temporal_softmax_loss']
 METHOD_NAMES = ['loss', 'sample']
+# Given methods that decode captions step by step (temperature sampling, beam
+# search): greedy sampling is beam search of width 1, so while a check runs
+# the student's sample they are switched off, and calling them fails.
+SAMPLING_HELPERS = ['_sample_options', '_step_log_probs', '_sample_temperature', '_beam_search']
 LAYERS, MODEL = 'cs231n.rnn_layers', 'cs231n.classifiers.rnn'
 MODULE_OF = dict([(n, LAYERS) for n in LAYER_NAMES] + [('CaptioningRNN.' + m, MODEL) for m in METHOD_NAMES])
 
@@ -182,6 +186,13 @@ def main():
         student[name] = getattr(s_layers, name, missing)
     for m in METHOD_NAMES:
         student['CaptioningRNN.' + m] = getattr(Model, m, missing)
+    given = {m: vars(Model)[m] for m in SAMPLING_HELPERS if m in vars(Model)}
+
+    def switched_off(name):
+        def refuse(self, *args, **kwargs):
+            raise RuntimeError('CaptioningRNN.sample called the given %s, which the grader switches off '
+                               'while it checks sample: write the greedy loop in sample itself' % name)
+        return refuse
 
     def problem_with(functions):
         for f in functions:
@@ -201,6 +212,13 @@ def main():
         for m in METHOD_NAMES:
             f = 'CaptioningRNN.' + m
             setattr(Model, m, student[f] if f in functions else getattr(ref_model.CaptioningRNN, m))
+        for m in SAMPLING_HELPERS:
+            if 'CaptioningRNN.sample' in functions:
+                setattr(Model, m, switched_off(m))
+            elif m in given:
+                setattr(Model, m, given[m])
+            elif m in vars(Model):
+                delattr(Model, m)
 
     ctx = types.SimpleNamespace(layers=s_layers, Model=Model, ref=ref_layers,
                                 RefModel=ref_model.CaptioningRNN, optim=optim,

@@ -64,6 +64,24 @@ def lstm_forward(x, h0, Wx, Wh, b):
     while True:
         pass
 '''
+# A step that hangs, and a layer that raises, under a loss that calls the layers:
+# the overfit_lstm part fails at once (the layer) and its second round would run
+# the hanging step again.
+HANG_AND_RAISE = '''
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    while True:
+        pass
+
+
+def word_embedding_backward(dout, cache):
+    return dW_not_defined
+'''
+# Greedy sampling is beam search of width 1, and beam search is given code.
+BEAM_SAMPLE = '''
+def _sample_by_beam(self, features, max_length=30, **options):
+    return self._beam_search(self._check_features(features), max_length, 1)
+CaptioningRNN.sample = _sample_by_beam
+'''
 CRASH_IN_FUNCTION = '''
 def lstm_step_backward(dnext_h, dnext_c, cache):
     import os
@@ -398,6 +416,10 @@ CLASS['notebook_bugs'] = ('zip', {LAYERS: NAIVE_LAYERS, MODEL: NOTEBOOK_BUGS},
 CLASS['naive_bugs'] = ('zip', {LAYERS: BUGGY_LAYERS, MODEL: BUGGY_MODEL},
                        {'lstm_step_forward', 'lstm_step_backward', 'sample_rnn', 'sample_lstm'})
 CLASS['daemon'] = ('zip', {LAYERS: DAEMON}, set())
+CLASS['beam_sample'] = ('zip', {MODEL: BEAM_SAMPLE}, {'sample_rnn', 'sample_lstm'})
+CLASS['hang_and_raise'] = ('zip', {MODEL: NAIVE_MODEL, LAYERS: HANG_AND_RAISE},
+                           {'lstm_step_forward', 'lstm_step_backward', 'word_embedding_backward',
+                            'overfit_rnn', 'overfit_lstm'})
 for i in range(2):
     CLASS['copy%d' % i] = ('zip', {}, set())
 
@@ -501,8 +523,8 @@ def _reasons(graded, name, part):
 
 
 def test_class_csv_is_complete_and_graded_in_parallel(graded):
-    assert graded['header'] == ['student'] + PARTS + ['total']
-    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 21
+    assert graded['header'] == ['student'] + PARTS + ['total', 'notes', 'review_flags']
+    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 23
     for name, row in graded['rows'].items():
         assert float(row['total']) == pytest.approx(sum(float(row[p]) for p in PARTS))
         assert (graded['feedback'] / (name + '.txt')).is_file()
@@ -585,6 +607,27 @@ def test_hang_is_reported_as_timeout_within_the_limit(graded):
     assert graded['students']['hang']['seconds'] < 3 * TIMEOUT_CELL + 25
 
 
+def test_sample_cannot_lean_on_the_given_beam_search(graded):
+    for part in ('sample_rnn', 'sample_lstm'):
+        reasons = _reasons(graded, 'beam_sample', part)
+        assert reasons and all('called the given _beam_search, which the grader switches off' in r
+                               for r in reasons), reasons
+    # the helpers are back for the other parts: the loss parts of that submission passed
+    assert float(graded['rows']['beam_sample']['captioning_loss_rnn']) == POINTS['captioning_loss_rnn']
+
+
+def test_no_second_round_runs_code_that_timed_out(graded):
+    checks = graded['students']['hang_and_raise']['checks']
+    assert 'NameError' in checks['overfit_lstm/hidden:overfit_lstm']['reason']
+    assert checks['lstm_step_forward/visible:lstm_step_forward']['reason'] == 'timed out after %g s' % TIMEOUT_CELL
+    # overfit_lstm's second round would run the student's lstm_step_forward: skipped;
+    # overfit_rnn's runs the RNN steps, which did not hang
+    assert not any(k.startswith('overfit_lstm/') and k.endswith('+own') for k in checks)
+    assert any(k.startswith('overfit_rnn/') and k.endswith('+own') for k in checks)
+    # two timeouts (the lstm_step_forward and lstm_step_backward parts), and restarts of the runner
+    assert graded['students']['hang_and_raise']['seconds'] < 2 * TIMEOUT_CELL + 25
+
+
 def test_crashes_and_exits_are_reported(graded):
     assert set(_reasons(graded, 'crash_in_function', 'lstm_step_backward')) == {'crashed (exit code 3)'}
     for part in MODEL_PARTS:
@@ -604,6 +647,15 @@ def test_feedback_points_at_the_part_to_fix_first(graded):
     backward = text[text.index('- rnn_backward,'):]
     assert 'also runs the code of rnn_forward, which failed too: fix that first' in backward
     assert 'section "Vanilla RNN: backward over a sequence"' in text   # where the check cell is
+    # the RNN overfit part runs the loss, as the LSTM loss part does, but not the LSTM:
+    # it is pointed at the RNN loss part only
+    text = (graded['feedback'] / 'missing_file.txt').read_text()
+    inner = [line.strip() for line in text.splitlines() if 'also runs the code of' in line]
+    assert inner == ['this part also runs the code of captioning_loss_rnn, which failed too: fix that first',
+                     'this part also runs the code of captioning_loss_lstm, which failed too: fix that first'], text
+    # a part that failed only on an import failure said above gets no more lines
+    text = (graded['feedback'] / 'syntax_error.txt').read_text()
+    assert 'also runs the code of' not in text and 'tried again' not in text, text
 
 
 def test_a_process_left_behind_does_not_hold_up_grading(graded):
@@ -652,15 +704,18 @@ def test_collect_warns_and_zips_deterministically(release_dir, tmp_path):
     code = sorted(p.relative_to(work).as_posix() for p in (work / 'cs231n').rglob('*.py'))
     assert names == sorted(code + ['notebooks/LSTM_Captioning.ipynb', 'notebooks/RNN_Captioning.ipynb'])
 
-    # the solution put in, the notebooks' TODO blocks filled, the notebooks "run": no warning at all
-    for rel in (LAYERS, MODEL):
-        shutil.copy(REPO / rel, work / rel)
+    # the solution put in, the notebooks' TODO blocks filled, the notebooks "run": no warning at all;
+    # a block whose raise line was replaced is done, though its comments are still there
+    shutil.copy(REPO / MODEL, work / MODEL)
+    layers = (work / LAYERS).read_text()
+    assert layers.count('TODO: ') == 10
+    (work / LAYERS).write_text(re.sub(r'raise NotImplementedError\(.*\)', 'pass', layers))
     for nb_path in (work / 'notebooks').glob('*.ipynb'):
         nb = json.loads(nb_path.read_text())
         for cell in nb['cells']:
             src = ''.join(cell['source'])
             if 'TODO: ' in src:
-                cell['source'] = re.sub(r'# =+ TODO: .*?# =+ END OF TODO =+\n', 'pass\n', src, flags=re.S)
+                cell['source'] = re.sub(r'raise NotImplementedError\(.*\)', 'pass', src)
         nb_path.write_text(json.dumps(nb))
     _run_notebooks_fake(work)
     clean = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)
@@ -708,6 +763,76 @@ def test_feedback_of_an_earlier_run_is_removed(graded, tmp_path):
     one = [graded['students']['solution']]
     assert grade.write_reports(one, CONFIG['parts'], tmp_path / 'grades.csv') == (fb, 1)
     assert sorted(f.name for f in fb.iterdir()) == ['solution.txt']
+
+
+def test_notes_and_review_flags_reach_the_instructor_not_the_student(graded):
+    rows, out = graded['rows'], graded['feedback'].parent
+    assert 'graded as handed out' in rows['missing_file']['notes'] and rows['solution']['notes'] == ''
+    assert int(rows['sys_exit']['review_flags']) > 0 and rows['solution']['review_flags'] == '0'
+    review = (out / 'grades_review.txt').read_text()
+    assert review.startswith('For the instructor, not for the students')
+    assert '\nsys_exit:\n- cs231n/rnn_layers.py line' in review and '\nsolution:' not in review
+    for f in graded['feedback'].iterdir():
+        assert 'instructor' not in f.read_text(), f.name
+    lines = {line.split()[0]: line for line in graded['stdout'].splitlines() if line.startswith('  ')}
+    assert 'NOTE: cs231n/classifiers/rnn.py: not found' in lines['missing_file']
+    assert 'review flag(s)' in lines['sys_exit'] and 'NOTE' not in lines['solution']
+    assert 'rnn_fast.py' not in rows['solution']['notes'] + rows['missing_file']['notes']   # optional file
+
+
+def _grade_cmd(*args):
+    return [PY, str(REPO / 'tools' / 'grade.py'), *args, '--timeout-cell', str(TIMEOUT_CELL),
+            '--memory-mb', str(MEMORY_MB)]
+
+
+def test_regrading_one_student_keeps_the_class(graded, tmp_path):
+    results = tmp_path / 'results'
+    shutil.copytree(graded['feedback'].parent, results)       # the class's reports
+    out, fb = results / 'grades.csv', results / 'grades_feedback'
+    before = {f.name: f.read_bytes() for f in results.rglob('*') if f.is_file()}
+    one = graded['students']['broken_db']['path']
+    cmd = _grade_cmd(one, '--out', str(out))
+
+    refused = subprocess.run(cmd, capture_output=True, text=True)
+    assert refused.returncode == 2, refused.stderr
+    assert 'already holds the grades of %d student(s) not in this run' % (len(CLASS) - 1) in refused.stderr
+    assert '--merge' in refused.stderr and '--replace' in refused.stderr
+    assert {f.name: f.read_bytes() for f in results.rglob('*') if f.is_file()} == before   # untouched
+
+    merged = subprocess.run(cmd + ['--merge'], capture_output=True, text=True)
+    assert merged.returncode == 0, merged.stderr
+    assert 'kept %d student(s) of the earlier run' % (len(CLASS) - 1) in merged.stdout
+    with open(out, newline='') as f:
+        rows = {r['student']: r for r in csv.DictReader(f)}
+    assert rows == graded['rows']                           # the same grades, everyone still there
+    students = json.loads(out.with_suffix('.json').read_text())['students']
+    assert sorted(s['student'] for s in students) == sorted(CLASS)
+    regraded = next(s for s in students if s['student'] == 'broken_db')
+    assert regraded['started'] > graded['students']['broken_db']['ended']
+    for name in CLASS:                                      # the others' feedback as it was
+        if name != 'broken_db':
+            assert (fb / (name + '.txt')).read_bytes() == before[name + '.txt'], name
+
+    replaced = subprocess.run(cmd + ['--replace'], capture_output=True, text=True)
+    assert replaced.returncode == 0, replaced.stderr
+    assert 'removed %d feedback file(s)' % (len(CLASS) - 1) in replaced.stdout
+    assert sorted(f.name for f in fb.iterdir()) == ['broken_db.txt']
+    with open(out, newline='') as f:
+        assert [r['student'] for r in csv.DictReader(f)] == ['broken_db']
+
+
+def test_out_must_be_a_csv_and_merge_needs_the_same_parts(graded, tmp_path):
+    one = graded['students']['solution']['path']
+    bad = subprocess.run(_grade_cmd(one, '--out', str(tmp_path / 'grades.json')), capture_output=True, text=True)
+    assert bad.returncode == 2 and '--out must name a .csv file' in bad.stderr
+    assert not (tmp_path / 'grades.json').exists()
+    results = tmp_path / 'results'
+    shutil.copytree(graded['feedback'].parent, results)
+    cfg = tmp_path / 'config.toml'
+    cfg.write_text((REPO / 'grading' / 'config.toml').read_text().replace('points = 4\n', 'points = 5\n', 1))
+    other = subprocess.run(_grade_cmd(one, '--out', str(results / 'grades.csv'), '--merge', '--config', str(cfg)),
+                           capture_output=True, text=True)
+    assert other.returncode == 2 and 'cannot merge' in other.stderr and 'other parts, points' in other.stderr
 
 
 def test_config_errors_are_caught(tmp_path):

@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -223,6 +224,19 @@ def test_todo_blocks_keep_docstrings_returns_and_indentation(rel, path):
     # outside the functions with regions, nothing changed
     for name in set(original) - set(keys) - dropped:
         assert ast.dump(released[name]) == ast.dump(original[name]), name
+
+
+def test_verify_of_a_folder_that_is_no_release_says_so(tmp_path, rel):
+    for folder in (tmp_path / 'nowhere', tmp_path):
+        with pytest.raises(release.ReleaseError, match='is not a student version'):
+            release.verify(folder)
+    partial = tmp_path / 'partial'
+    shutil.copytree(rel / 'cs231n', partial / 'cs231n')
+    (partial / 'cs231n' / 'rnn_layers.py').unlink()
+    with pytest.raises(release.ReleaseError, match='lacks .*rnn_layers.py'):
+        release.verify(partial)
+    shutil.copytree(rel / 'cs231n', partial / 'cs231n', dirs_exist_ok=True)
+    assert release.verify(partial) == ['notebooks/%s: missing' % n for n in release.solution_notebooks()]
 
 
 def test_restoring_the_solution_gives_the_solution_files(rel):

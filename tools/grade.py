@@ -1,7 +1,7 @@
 """Grade submissions (instructor-only).
 
-    python tools/grade.py SUBMISSION... --out grades.csv [--jobs N]
-        [--timeout-cell S] [--timeout-submission S] [--memory-mb M]
+    python tools/grade.py SUBMISSION... --out grades.csv [--merge | --replace]
+        [--jobs N] [--timeout-cell S] [--timeout-submission S] [--memory-mb M]
         [--config grading/config.toml] [--keep-workspaces]
 
 A SUBMISSION is a folder or a zip made by collect_submission.sh (a folder
@@ -16,11 +16,18 @@ process with a memory limit, a time limit per check and one per submission;
 a check that raises, hangs, runs out of memory or kills the process fails on
 its own and the rest goes on. Submissions are graded in parallel (--jobs).
 
-Writes:
-    grades.csv              one row per student: student, one column per part, total
+Writes (named after --out, which must end in .csv):
+    grades.csv              one row per student: student, one column per part, total,
+                            notes (problems with the submission), review_flags (a count)
     grades.json             every check of every student: result, reason, time
     grades_feedback/NAME.txt  per student: the score of each part, and why
-                            each failed check failed
+                            each failed check failed (for the student)
+    grades_review.txt       what looks like reaching beyond the assignment (for the
+                            instructor only)
+
+When --out already holds students not in this run, nothing is graded unless
+--merge (keep them, update the students graded now) or --replace (this run
+alone) says what to do.
 """
 import argparse
 import ast
@@ -44,7 +51,8 @@ GRADING = ROOT / 'grading'
 sys.path.insert(0, str(ROOT / 'tools'))
 import release  # noqa: E402  (tools/release.py: the student version of a file)
 from release import tomllib  # noqa: E402
-from grade_reports import count_passed, feedback_text, fmt, write_reports  # noqa: E402,F401
+from grade_reports import (count_passed, earlier_students, feedback_text, fmt,  # noqa: E402,F401
+                           parts_summary, report_paths, write_reports)
 from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, read_submission,  # noqa: E402,F401
                                review_flags, student_name)
 
@@ -57,6 +65,7 @@ STUDENT_MODULES = {'cs231n.rnn_layers': 'cs231n/rnn_layers.py',
                    # handed out empty (the reference's fast sequence layers are
                    # solution-only); a student may put helpers there
                    'cs231n.rnn_fast': 'cs231n/rnn_fast.py'}
+OPTIONAL_FILES = {'cs231n/rnn_fast.py'}   # not said in the notes when missing
 REF_FILES = ['__init__.py', 'rnn_layers.py', 'rnn_fast.py', 'classifiers/__init__.py', 'classifiers/rnn.py',
              'gradient_check.py', 'optim.py', 'shapes.py']
 
@@ -389,17 +398,17 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
     return results, broken
 
 
-def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False):
+def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False, name=None):
     """Grade one submission; never raises."""
     t0 = time.monotonic()
     started = time.time()
-    name = student_name(path)
+    name = name or student_name(path)
     parts = config['parts']
     jobs = [j for p in parts for j in p['jobs']]
     try:
-        files, notes = read_submission(path, list(STUDENT_MODULES.values()))
+        files, notes = read_submission(path, list(STUDENT_MODULES.values()), OPTIONAL_FILES)
         flags = review_flags(files)
-        ws = run_root / ('ws%03d' % index)
+        ws = run_root / ('ws%03d-%s' % (index, name))
         shutil.copytree(tpl, ws)
         for rel, data in files.items():
             if data is None:  # graded as handed out: the template's copy
@@ -414,11 +423,13 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
         # the functions it builds on (`uses`), in place of the reference's: a
         # sequence pass whose caches follow the student's own step functions is
         # right, but only with those.
-        # (not after a timeout: the same code would most likely hang again, at the
-        # cost of the time limit once more)
+        # Not after a timeout in the part, nor when the second round would run
+        # the code of a part that timed out: the same code would most likely
+        # hang again, at the cost of the time limit once more.
+        hung = [p for p in parts if any((results.get(k['id']) or {}).get('reason', '').startswith('timed out')
+                                        for k in p['jobs'])]
         retry = [j for p in parts if p['retry_jobs'] and count_passed(p['jobs'], results) < len(p['jobs'])
-                 and not any((results.get(k['id']) or {}).get('reason', '').startswith('timed out')
-                             for k in p['jobs'])
+                 and not any(set(q['functions']) <= set(p['functions']) | set(p['uses']) for q in hung)
                  for j in p['retry_jobs']]
         if retry:
             more, broken = run_checks(ws, retry, settings, ref_name, config['hidden_modules'],
@@ -446,6 +457,8 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
 
 
 def unique_names(paths):
+    """One name per submission; two that would share one become NAME and
+    NAME-2 (said by main)."""
     seen, out = {}, []
     for p in paths:
         base = student_name(p)
@@ -453,6 +466,33 @@ def unique_names(paths):
         seen[base] = n
         out.append(base if n == 1 else '%s-%d' % (base, n))
     return out
+
+
+def check_out(out, names, mode, parts):
+    """What an earlier run left in the reports named after `out`, checked
+    before any grading: (error message or None, JSON records to keep)."""
+    if Path(out).suffix.lower() != '.csv':
+        return ('--out must name a .csv file, such as results/grades.csv (the JSON, the review file '
+                'and the feedback folder are named after it)'), []
+    earlier = earlier_students(out)
+    others = sorted(set(earlier) - set(names))
+    if mode == 'replace' or not others:
+        return None, []
+    _, json_path, fb, _ = report_paths(out)
+    if mode is None:
+        shown = ', '.join(others[:5]) + (', ...' if len(others) > 5 else '')
+        return ('%s (or %s/) already holds the grades of %d student(s) not in this run (%s). Pass --merge '
+                'to keep them and update only the students graded now, --replace to write this run '
+                'alone (their rows and feedback files go), or another --out'
+                % (out, fb, len(others), shown)), []
+    if not json_path.is_file() or any(earlier[n] is None for n in others):
+        return ('cannot merge into %s: %s is missing or lacks some of its students; grade them '
+                'again, or use --replace or another --out' % (out, json_path)), []
+    old_parts = json.loads(json_path.read_text(encoding='utf-8'))['parts']
+    if old_parts != parts_summary(parts):
+        return ('cannot merge into %s: it was graded with other parts, points or checks than %s; '
+                'grade everyone again (--replace) or use another --out' % (out, 'this config')), []
+    return None, [earlier[n] for n in others]
 
 
 def main(argv=None):
@@ -468,6 +508,11 @@ def main(argv=None):
     ap.add_argument('--memory-mb', type=int, help='memory limit of the checks process (default: from the config)')
     ap.add_argument('--config', default=str(GRADING / 'config.toml'))
     ap.add_argument('--keep-workspaces', action='store_true', help='keep the workspaces (to debug a check)')
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument('--merge', action='store_const', const='merge', dest='mode',
+                      help='keep the students of an earlier run in --out and update only those graded now')
+    mode.add_argument('--replace', action='store_const', const='replace', dest='mode',
+                      help='write this run alone to --out, dropping the students of an earlier run')
     ap.add_argument('--quiet', action='store_true')
     args = ap.parse_args(argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
@@ -491,24 +536,34 @@ def main(argv=None):
         if value is not None:
             settings[key] = value
 
+    names = unique_names(args.submissions)
+    problem, kept = check_out(args.out, names, args.mode, config['parts'])
+    if problem:
+        print('grade: ' + problem, file=sys.stderr)
+        return 2
+    for path, name in zip(args.submissions, names):
+        if name != student_name(path):
+            say('note: %s is named %s: another submission is %s too' % (path, name, student_name(path)))
     run_root = Path(tempfile.mkdtemp(prefix='cs231n-grade-'))
     try:
         tpl, ref_name = make_template(run_root, config, snap, notebooks)
-        names = unique_names(args.submissions)
-        say('grading %d submission(s), %d at a time' % (len(names), args.jobs))
+        say('grading %d submission(s), %d at a time' % (len(names), max(1, min(args.jobs, len(names)))))
         grades = [None] * len(names)
         t0 = time.monotonic()
         ex = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs))
         try:
             futures = {ex.submit(grade_one, i, p, config, tpl, ref_name, run_root, settings,
-                                 args.keep_workspaces): i for i, p in enumerate(args.submissions)}
+                                 args.keep_workspaces, names[i]): i for i, p in enumerate(args.submissions)}
             for fut in concurrent.futures.as_completed(futures):
                 i = futures[fut]
                 g = fut.result()
                 g['student'] = names[i]
                 grades[i] = g
+                marks = (['GRADER ERROR'] if g['grader_error'] else []) + \
+                    (['NOTE: ' + '; '.join(g['notes'])] if g['notes'] else []) + \
+                    (['%d review flag(s)' % len(g['review'])] if g['review'] else [])
                 say('  %-24s %6s / %s  (%.1f s)%s' % (g['student'], fmt(g['total']), fmt(g['max']), g['seconds'],
-                                                    '  GRADER ERROR' if g['grader_error'] else ''))
+                                                    ''.join('  ' + m for m in marks)))
         except KeyboardInterrupt:
             STOP.set()
             with LIVE_LOCK:
@@ -519,9 +574,11 @@ def main(argv=None):
             return 130
         ex.shutdown(wait=True)
         grades.sort(key=lambda g: g['student'])
-        fb, stale = write_reports(grades, config['parts'], args.out)
-        say('wrote %s, %s and %s/ in %.1f s' % (args.out, Path(args.out).with_suffix('.json'), fb,
-                                                time.monotonic() - t0))
+        fb, stale = write_reports(grades, config['parts'], args.out, kept)
+        _, json_path, _, review = report_paths(args.out)
+        say('wrote %s, %s, %s and %s/ in %.1f s' % (args.out, json_path, review, fb, time.monotonic() - t0))
+        if kept:
+            say('kept %d student(s) of the earlier run (--merge)' % len(kept))
         if stale:
             say('removed %d feedback file(s) of an earlier run from %s/ (students not in this run)' % (stale, fb))
         if args.keep_workspaces:

@@ -21,6 +21,7 @@ def feedback_text(g, parts):
     failed = [p for p in parts if g['scores'][p['name']] < p['points']]
     out, imports = [], {}
     for p in failed:
+        before = len(out)
         for j in p['jobs']:
             r = g['checks'].get(j['id']) or {'reason': 'not run'}
             if r.get('ok'):
@@ -31,6 +32,8 @@ def feedback_text(g, parts):
                 continue
             where = ' (%s)' % j['label'] if j.get('label') else ''
             out.append('- %s, %s%s: %s' % (p['name'], j['name'], where, reason))
+        if len(out) == before:   # it failed only on an import, said above: nothing to add
+            continue
         again = [g['checks'][j['id']] for j in p['retry_jobs'] if g['checks'].get(j['id'])]
         if again and not any(r.get('reason', '').startswith('could not import') for r in again):
             why = next((r.get('reason') or 'failed' for r in again if not r.get('ok')), None)
@@ -38,7 +41,10 @@ def feedback_text(g, parts):
             out.append('  tried again with your own %s (not the reference\'s): %s'
                        % (', '.join(p['uses']), 'the same' if why in first else why or 'passed'))
         # parts whose functions this one runs too, and which failed themselves
-        inner = [q['name'] for q in failed if q is not p and set(q['functions']) < set(p['functions'])]
+        # (whose code, with what it builds on, is within this part's: the LSTM
+        # loss part is not inside the RNN overfit part, though both run the loss)
+        inner = [q['name'] for q in failed if q is not p and set(q['functions']) < set(p['functions'])
+                 and set(q['functions']) | set(q['uses']) <= set(p['functions']) | set(p['uses'])]
         if inner:
             out.append('  this part also runs the code of %s, which failed too: fix %s first'
                        % (', '.join(inner), 'that' if len(inner) == 1 else 'those'))
@@ -48,34 +54,73 @@ def feedback_text(g, parts):
         lines += ['', 'Failed checks:'] + out
     if g['notes']:
         lines += ['', 'Notes:'] + ['- ' + n for n in g['notes']]
-    if g['review']:
-        lines += ['', 'For the instructor to review (no effect on the grade):'] + ['- ' + f for f in g['review']]
     return '\n'.join(lines) + '\n'
 
 
-def write_reports(grades, parts, out_csv):
+def review_text(grades):
+    """The review flags of the whole class, for the instructor only."""
+    flagged = [g for g in grades if g['review']]
+    lines = ['For the instructor, not for the students: what in these submissions looks like',
+             'reaching beyond the assignment (no effect on the grades). %d of %d submissions.'
+             % (len(flagged), len(grades))]
+    for g in flagged:
+        lines += ['', g['student'] + ':'] + ['- ' + f for f in g['review']]
+    return '\n'.join(lines) + '\n'
+
+
+def report_paths(out_csv):
+    """(csv, json, feedback folder, review file) named after the CSV."""
     out_csv = Path(out_csv)
+    return (out_csv, out_csv.with_suffix('.json'), out_csv.parent / (out_csv.stem + '_feedback'),
+            out_csv.parent / (out_csv.stem + '_review.txt'))
+
+
+def earlier_students(out_csv):
+    """The students an earlier run wrote into these reports: {name: its JSON
+    record, or None when only a CSV row or a feedback file is left}."""
+    csv_path, json_path, fb, _ = report_paths(out_csv)
+    found = {}
+    if fb.is_dir():
+        found.update((f.stem, None) for f in fb.glob('*.txt'))
+    if csv_path.is_file():
+        with open(csv_path, newline='', encoding='utf-8') as f:
+            found.update((row['student'], None) for row in csv.DictReader(f) if row.get('student'))
+    if json_path.is_file():
+        found.update((s['student'], s) for s in json.loads(json_path.read_text(encoding='utf-8'))['students'])
+    return found
+
+
+def parts_summary(parts):
+    return [{'name': p['name'], 'points': p['points'], 'functions': p['functions'],
+             'checks': [j['name'] for j in p['jobs']]} for p in parts]
+
+
+def write_reports(grades, parts, out_csv, kept=()):
+    """Write the CSV, the JSON, the review file and a feedback file for each
+    of `grades`. `kept`: JSON records of students graded earlier, kept as they
+    are (their feedback files too). Any other feedback file in the folder is
+    of a student in neither and is removed, lest it be handed back by mistake.
+    Returns (feedback folder, number of files removed)."""
+    out_csv, json_path, fb, review = report_paths(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
+    everyone = sorted(list(kept) + list(grades), key=lambda g: g['student'])
     names = [p['name'] for p in parts]
     with open(out_csv, 'w', newline='', encoding='utf-8') as f:
         w = csv.writer(f)
-        w.writerow(['student'] + names + ['total'])
-        for g in grades:
-            w.writerow([g['student']] + [fmt(g['scores'][n]) for n in names] + [fmt(g['total'])])
-    fb = out_csv.parent / (out_csv.stem + '_feedback')
+        w.writerow(['student'] + names + ['total', 'notes', 'review_flags'])
+        for g in everyone:
+            w.writerow([g['student']] + [fmt(g['scores'][n]) for n in names] + [fmt(g['total'])]
+                       + ['; '.join(g['notes']), len(g['review'])])
     fb.mkdir(exist_ok=True)
-    # feedback files of an earlier run into the same place, for students not
-    # in this one, would be handed back by mistake: they go
-    current = {g['student'] + '.txt' for g in grades}
+    current = {g['student'] + '.txt' for g in everyone}
     stale = sorted(f for f in fb.glob('*.txt') if f.name not in current)
     for f in stale:
         f.unlink()
     for g in grades:
         (fb / (g['student'] + '.txt')).write_text(feedback_text(g, parts), encoding='utf-8')
-    details = {'parts': [{'name': p['name'], 'points': p['points'], 'functions': p['functions'],
-                          'checks': [j['name'] for j in p['jobs']]} for p in parts],
-               'students': grades}
-    out_csv.with_suffix('.json').write_text(json.dumps(details, indent=1, sort_keys=True), encoding='utf-8')
+    review.write_text(review_text(everyone), encoding='utf-8')
+    details = {'parts': parts_summary(parts), 'students': everyone}
+    json_path.write_text(json.dumps(details, indent=1, sort_keys=True), encoding='utf-8')
     return fb, len(stale)
 
 

@@ -13,7 +13,7 @@ ALLOWED_IMPORTS = {'numpy', 'math', 'cs231n', 'typing', '__future__', 'functools
 def student_name(path):
     path = Path(path)
     stem = path.stem if path.is_file() else path.name
-    if path.is_file() and stem.lower() in ('submission', 'submission (1)'):
+    if path.is_file() and re.fullmatch(r'submission( ?\(\d+\)|-\d+|_\d+)?', stem.lower()):
         stem = path.parent.name
     return re.sub(r'[^A-Za-z0-9._-]+', '_', stem).strip('._') or 'student'
 
@@ -27,8 +27,9 @@ def _pick(names, rel):
     return hits[0] if len(hits) == 1 else (None if not hits else 'ambiguous')
 
 
-def read_submission(path, student_files):
-    """{relative path: bytes or None} of the student's files, and notes."""
+def read_submission(path, student_files, optional=()):
+    """{relative path: bytes or None} of the student's files, and notes (none
+    for a missing file that is `optional`)."""
     path = Path(path)
     notes, files = [], {}
     if path.is_dir() and not (path / 'cs231n').is_dir() and (path / 'submission.zip').is_file():
@@ -41,6 +42,8 @@ def read_submission(path, student_files):
                     member = _pick(list(infos), rel)
                     if member in (None, 'ambiguous'):
                         files[rel] = None
+                        if member is None and rel in optional:
+                            continue
                         notes.append('%s: %s in %s' % (rel, 'several copies' if member else 'not found', path.name))
                         continue
                     info = infos[member]
@@ -64,6 +67,8 @@ def read_submission(path, student_files):
             found = [c for c in candidates if c.is_file() and not c.is_symlink()]
             if not found:
                 files[rel] = None
+                if rel in optional:
+                    continue
                 notes.append('%s not found in %s' % (rel, path.name))
                 continue
             if found[0].stat().st_size > MAX_FILE_BYTES:

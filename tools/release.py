@@ -485,12 +485,23 @@ def restore_notebook(released_nb, solution_nb, name):
 def verify(release_dir):
     """Restore the solution into a release; list every difference with this repo."""
     import nbformat
+    if not (Path(release_dir) / 'cs231n').is_dir():
+        raise ReleaseError('%s is not a student version (no cs231n/ in it): give the folder '
+                           'tools/release.py wrote' % release_dir)
     problems = []
-    for rel, text in restore_release(release_dir).items():
+    try:
+        restored_files = restore_release(release_dir)
+    except FileNotFoundError as e:
+        raise ReleaseError('%s lacks %s: is it a complete student version?' % (release_dir, e.filename))
+    for rel, text in restored_files.items():
         if text != (ROOT / rel).read_text(encoding='utf-8'):
             problems.append('%s: restoring the solution does not give the repository file' % rel)
     for name, sol in solution_notebooks().items():
-        released = nbformat.read(Path(release_dir) / 'notebooks' / name, as_version=4)
+        path = Path(release_dir) / 'notebooks' / name
+        if not path.is_file():
+            problems.append('notebooks/%s: missing' % name)
+            continue
+        released = nbformat.read(path, as_version=4)
         restored = restore_notebook(released, sol, name)
         if [c.source for c in restored.cells] != [c.source for c in sol.cells]:
             problems.append('notebooks/%s: restoring the solution does not give the source cells' % name)
