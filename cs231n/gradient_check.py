@@ -134,3 +134,16 @@ def model_gradient_errors(model, features, captions, error, h=1e-5):
     f = lambda _: model.loss(features, captions)[0]   # reads model.params, which the check perturbs in place
     return {name: error(eval_numerical_gradient(f, model.params[name], verbose=False, h=h), grads[name])
             for name in sorted(model.params)}
+
+
+# Where the gradient of each CaptioningRNN parameter comes from in loss: the
+# hint of a failed gradient check in the notebooks.
+_PROJ = ("W_proj and b_proj get theirs from dh0 (the cell's backward pass) through "
+         "h0 = features @ W_proj + b_proj.")
+_EMBED = "W_embed gets its gradient from dx of the cell's backward pass, through word_embedding_backward."
+_CELL = ("Wx, Wh and b get theirs from the cell's backward pass (rnn_backward or lstm_backward), "
+         "fed with the dh that temporal_affine_backward returns.")
+_VOCAB = ("W_vocab and b_vocab get theirs from temporal_affine_backward of the gradient that "
+          "temporal_softmax_loss returns (with the mask).")
+CAPTIONING_GRAD_PATHS = {'W_proj': _PROJ, 'b_proj': _PROJ, 'W_embed': _EMBED, 'Wx': _CELL, 'Wh': _CELL,
+                         'b': _CELL, 'W_vocab': _VOCAB, 'b_vocab': _VOCAB}

@@ -378,7 +378,8 @@ def temporal_affine_backward(dout, cache):
     - db: Gradient of the biases, of shape (M,)
     """
     x, w, b = cache
-    check_shapes('temporal_affine_backward', w=(w, 'D M'), x=(x, 'N T D'), dout=(dout, 'N T M'))
+    check_shapes('temporal_affine_backward', cached=('w', 'x'), w=(w, 'D M'), x=(x, 'N T D'),
+                 dout=(dout, 'N T M'))
     N, T, D = x.shape
     M = b.shape[0]
     dout2 = dout.reshape(N * T, M)

@@ -14,7 +14,7 @@ def _parse(spec):
     return dims, parsed, '(%s%s)' % (', '.join(dims), ',' if len(dims) == 1 else '')
 
 
-def check_shapes(fn, **specs):
+def check_shapes(fn, cached=(), **specs):
     """Check arrays against shapes written with letters.
 
     Inputs:
@@ -23,6 +23,8 @@ def check_shapes(fn, **specs):
       shared by every argument that uses it, set by the first of them), a
       multiple of one ('4H') or a number. Checked in the order given, so the
       arguments to trust most (the weights) go first.
+    - cached: Names among specs that come from a forward pass's cache: a
+      size they set is not questioned in the message
 
     Returns:
     - sizes: Dict from letter to size
@@ -54,8 +56,11 @@ def check_shapes(fn, **specs):
                     by_source.setdefault(source[letter], {})[letter] = sizes[letter]
             origin = '; '.join('%s from %s' % (', '.join('%s = %d' % kv for kv in got.items()), src)
                                for src, got in by_source.items())
-            raise ValueError('%s: %s must have shape %s = %s%s; got %s'
-                             % (fn, name, written, want, ' (%s)' % origin if origin else '', shape))
+            # the sizes came from arguments checked earlier: one of those may be the wrong one
+            suspects = [src for src in by_source if src not in cached]
+            blame = ': %s has the wrong shape' % ' or '.join([name] + suspects) if suspects else ''
+            raise ValueError('%s: %s must have shape %s = %s%s; got %s%s'
+                             % (fn, name, written, want, ' (%s)' % origin if origin else '', shape, blame))
     return sizes
 
 

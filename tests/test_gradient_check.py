@@ -81,3 +81,15 @@ def test_model_gradient_errors_every_parameter_and_can_fail():
     before = {k: v.copy() for k, v in model.params.items()}
     model_gradient_errors(model, None, None, _max_rel)
     assert all(np.array_equal(model.params[k], before[k]) for k in before)   # parameters restored
+
+
+def test_every_captioning_parameter_has_a_gradient_hint():
+    import numpy as np
+    from cs231n.classifiers.rnn import CaptioningRNN
+    from cs231n.gradient_check import CAPTIONING_GRAD_PATHS
+    for cell in ('rnn', 'lstm'):
+        model = CaptioningRNN({'<NULL>': 0, '<START>': 1, '<END>': 2}, input_dim=3, wordvec_dim=2,
+                              hidden_dim=2, cell_type=cell, dtype=np.float64)
+        assert set(CAPTIONING_GRAD_PATHS) == set(model.params)
+        for name, text in CAPTIONING_GRAD_PATHS.items():
+            assert name in text, name     # each hint names its parameter

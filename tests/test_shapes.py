@@ -14,14 +14,15 @@ def test_check_shapes_binds_letters_in_order_and_names_their_source():
                          b=(np.zeros(4 * H), '4H'), z=(np.zeros((2, H)), '2 H'))
     assert sizes == {'D': D, 'H': H, 'N': N, 'T': T}
     with pytest.raises(ValueError, match=r'^f: x must have shape \(N, T, D\) = \(3, 4, 5\) '
-                                         r'\(D = 5 from w\); got \(3, 4, 9\)$'):
+                                         r'\(D = 5 from w\); got \(3, 4, 9\): x or w has the wrong shape$'):
         check_shapes('f', w=(np.zeros((D, H)), 'D H'), x=(np.zeros((N, T, 9)), 'N T D'))
     with pytest.raises(ValueError, match=r'^f: y must have shape \(N, H\) = \(3, 6\) '
-                                         r'\(N = 3 from x; H = 6 from w\); got \(3, 5\)$'):
+                                         r'\(N = 3 from x; H = 6 from w\); got \(3, 5\): y or x or w has the wrong shape$'):
         check_shapes('f', w=(np.zeros((D, H)), 'D H'), x=(np.zeros((N, D)), 'N D'),
                      y=(np.zeros((N, 5)), 'N H'))
     with pytest.raises(ValueError,
-                       match=r'^f: b must have shape \(4H,\) = \(24,\) \(H = 6 from w\); got \(6,\)$'):
+                       match=r'^f: b must have shape \(4H,\) = \(24,\) \(H = 6 from w\); got \(6,\): '
+                             r'b or w has the wrong shape$'):
         check_shapes('f', w=(np.zeros((D, 4 * H)), 'D 4H'), b=(np.zeros(H), '4H'))
     with pytest.raises(ValueError,
                        match=r'^f: w must have shape \(D, 4H\), with 4H a multiple of 4; got \(5, 6\)$'):
@@ -94,7 +95,7 @@ def test_temporal_layers_check_their_inputs():
     x, w, b = rng.standard_normal((N, T, D)), rng.standard_normal((D, M)), rng.standard_normal(M)
     L.temporal_affine_forward(x, w, b)
     with pytest.raises(ValueError, match=r'^temporal_affine_forward: x must have shape \(N, T, D\) '
-                                         r'= \(3, 4, 5\) \(D = 5 from w\); got \(3, 4, 4\)$'):
+                                         r'= \(3, 4, 5\) \(D = 5 from w\); got \(3, 4, 4\): x or w has the wrong shape$'):
         L.temporal_affine_forward(x[..., :-1], w, b)
     with pytest.raises(ValueError, match=r'^temporal_affine_forward: b must have shape \(M,\)'):
         L.temporal_affine_forward(x, w, b[:-1])

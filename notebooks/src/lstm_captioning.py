@@ -24,7 +24,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
-                                   model_gradient_errors)
+                                   model_gradient_errors, CAPTIONING_GRAD_PATHS)
 from cs231n.rnn_layers import *
 from cs231n.captioning_solver import CaptioningSolver
 from cs231n.classifiers.rnn import CaptioningRNN
@@ -187,13 +187,20 @@ db_num = num_grad(fb_h, b, dnext_h) + num_grad(fb_c, b, dnext_c)
 
 dx, dh, dc, dWx, dWh, db = lstm_step_backward(dnext_h, dnext_c, cache)
 
-hint = 'Hint: dc gets dnext_c plus the path through next_h = o * tanh(next_c).'
+hint = ('Hint: dc gets dnext_c plus the path through next_h = o * tanh(next_c); each gate then goes '
+        'back through its sigmoid or tanh into the (N, 4H) gradient of the pre-activations, gates in '
+        'the order i, f, o, g, and that through x @ Wx and prev_h @ Wh.')
 check('lstm_step_backward dx', rel_error(dx_num, dx), 1e-7, hint)
 check('lstm_step_backward dh', rel_error(dh_num, dh), 1e-7, hint)
 check('lstm_step_backward dc', rel_error(dc_num, dc), 1e-7, 'Hint: dprev_c = dc * f.')
-check('lstm_step_backward dWx', rel_error(dWx_num, dWx), 1e-7, hint)
-check('lstm_step_backward dWh', rel_error(dWh_num, dWh), 1e-7, hint)
-check('lstm_step_backward db', rel_error(db_num, db), 1e-7, hint)
+check('lstm_step_backward dWx', rel_error(dWx_num, dWx), 1e-7,
+      'Hint: dWx (D, 4H) pairs x (N, D) with the gradient of the pre-activations (N, 4H), summed over '
+      'the minibatch.')
+check('lstm_step_backward dWh', rel_error(dWh_num, dWh), 1e-7,
+      'Hint: dWh (H, 4H) pairs prev_h (N, H) with the gradient of the pre-activations (N, 4H), summed '
+      'over the minibatch.')
+check('lstm_step_backward db', rel_error(db_num, db), 1e-7,
+      'Hint: db (4H,) sums the gradient of the pre-activations over the minibatch.')
 
 # %% [markdown]
 # ## LSTM: forward over a sequence
@@ -329,9 +336,7 @@ def scaled_error(x, y):
 # every parameter's gradient against a numerical one (cs231n/gradient_check.py)
 errors = model_gradient_errors(model, features, captions, scaled_error)
 for param_name, err in errors.items():
-    check(f'CaptioningRNN(lstm) grad {param_name}', err, 1e-6,
-          f'Hint: compare the shape of grads[{param_name!r}] with model.params[{param_name!r}]; '
-          'dh0 from lstm_backward gives the gradients of W_proj and b_proj.')
+    check(f'CaptioningRNN(lstm) grad {param_name}', err, 1e-6, 'Hint: ' + CAPTIONING_GRAD_PATHS[param_name])
 
 # %% [markdown]
 # ## Overfit a small dataset

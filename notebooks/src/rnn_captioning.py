@@ -29,7 +29,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
-                                   model_gradient_errors)
+                                   model_gradient_errors, CAPTIONING_GRAD_PATHS)
 from cs231n.rnn_layers import *
 from cs231n.captioning_solver import CaptioningSolver
 from cs231n.classifiers.rnn import CaptioningRNN
@@ -197,11 +197,15 @@ db_num = eval_numerical_gradient_array(fb, b, dnext_h)
 
 dx, dprev_h, dWx, dWh, db = rnn_step_backward(dnext_h, cache)
 
-hint = 'Hint: use 1 - next_h**2 for the tanh derivative, not 1 - tanh(x)**2 of the input.'
+hint = ('Hint: go back through tanh first: its derivative is 1 - next_h**2 (of the output), not '
+        '1 - tanh(x)**2 of the input; then through x @ Wx and prev_h @ Wh.')
 check('rnn_step_backward dx', rel_error(dx_num, dx), 1e-8, hint)
 check('rnn_step_backward dprev_h', rel_error(dprev_h_num, dprev_h), 1e-8, hint)
-check('rnn_step_backward dWx', rel_error(dWx_num, dWx), 1e-8, hint)
-check('rnn_step_backward dWh', rel_error(dWh_num, dWh), 1e-8, hint)
+check('rnn_step_backward dWx', rel_error(dWx_num, dWx), 1e-8,
+      'Hint: dWx (D, H) pairs x (N, D) with the gradient through tanh (N, H), summed over the minibatch.')
+check('rnn_step_backward dWh', rel_error(dWh_num, dWh), 1e-8,
+      'Hint: dWh (H, H) pairs prev_h (N, H) with the gradient through tanh (N, H), summed over the '
+      'minibatch; a transposed dWh has the same shape, so only its values show it.')
 check('rnn_step_backward db', rel_error(db_num, db), 1e-8, 'Hint: db sums da over the minibatch (axis 0).')
 
 # %% [markdown]
@@ -284,7 +288,7 @@ dWx_num = eval_numerical_gradient_array(fWx, Wx, dout)
 dWh_num = eval_numerical_gradient_array(fWh, Wh, dout)
 db_num = eval_numerical_gradient_array(fb, b, dout)
 
-hint = 'Hint: at step t the upstream gradient is dout[:, t] + the dprev_h of step t+1.'
+hint = 'Hint: at step t the upstream gradient is dh[:, t] (dout here) + the dprev_h of step t+1.'
 check('rnn_backward dx', rel_error(dx_num, dx), 1e-6, hint)
 check('rnn_backward dh0', rel_error(dh0_num, dh0), 1e-6, hint)
 check('rnn_backward dWx', rel_error(dWx_num, dWx), 1e-6, 'Hint: add up dWx over all steps.')
@@ -303,14 +307,16 @@ check('rnn_backward db', rel_error(db_num, db), 1e-6, 'Hint: add up db over all 
 # `x = [[0, 3, 1], [1, 3, 0]]`, shape (2, 3). With word vectors of size 2 the
 # matrix `W` has shape (4, 2), say rows `cats`: (2, 3), `dogs`: (3, 2),
 # `elephants`: (1, 4), `eat`: (-2, -3). Looking up every id gives an array of
-# shape (2, 3, 2): the first sentence becomes (2, 3), (-2, -3), (3, 2). In
-# numpy that is just `W[x]`: integer-array indexing does the whole lookup.
+# shape (2, 3, 2): the first sentence becomes (2, 3), (-2, -3), (3, 2). The
+# cell below does it one position at a time; your function can do all of them
+# in one numpy expression (read up on integer-array indexing).
 
 # %%
 toy_W = np.array([[2, 3], [3, 2], [1, 4], [-2, -3]])
 toy_x = np.array([[0, 3, 1], [1, 3, 0]])
-print('toy x', toy_x.shape, '-> embedded', toy_W[toy_x].shape)
-print(toy_W[toy_x][0].tolist())
+toy_out = np.array([[toy_W[word] for word in sentence] for sentence in toy_x])
+print('toy x', toy_x.shape, '-> embedded', toy_out.shape)
+print(toy_out[0].tolist())
 
 # %% [markdown]
 # Implement `word_embedding_forward`. The expected values below are printed to
@@ -506,8 +512,7 @@ model = CaptioningRNN(word_to_idx, input_dim=input_dim, wordvec_dim=wordvec_dim,
 # every parameter's gradient against a numerical one (cs231n/gradient_check.py)
 errors = model_gradient_errors(model, features, captions, rel_error, h=1e-6)
 for param_name, err in errors.items():
-    check(f'CaptioningRNN grad {param_name}', err, 1e-6,
-          f'Hint: compare the shape of grads[{param_name!r}] with model.params[{param_name!r}].')
+    check(f'CaptioningRNN grad {param_name}', err, 1e-6, 'Hint: ' + CAPTIONING_GRAD_PATHS[param_name])
 
 # %% [markdown]
 # ## Overfit a small dataset
