@@ -857,3 +857,20 @@ def test_workspace_template_holds_no_solution_code(tmp_path):
     assert 'TODO: rnn_forward' in layers and 'rnn_fast import' not in layers
     assert 'rnn_fast import' in (tpl / ref / 'rnn_layers.py').read_text()
     assert (tpl / 'cs231n' / 'optim.py').read_bytes() == (REPO / 'cs231n' / 'optim.py').read_bytes()
+
+
+def test_students_are_named_after_their_file_or_folder(tmp_path):
+    for rel, name in [('alice.zip', 'alice'), ('bob/submission.zip', 'bob'),
+                      ('carol/submission (2).zip', 'carol'), ('dan/submission-1.zip', 'dan'),
+                      ('Eve Smith.zip', 'Eve_Smith'), ('frank', 'frank')]:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith('.zip'):
+            path.write_bytes(b'')
+        else:
+            path.mkdir()
+        assert grade.student_name(path) == name, rel
+    (tmp_path / 'late').mkdir()
+    (tmp_path / 'late' / 'alice.zip').write_bytes(b'')
+    assert grade.unique_names([tmp_path / 'alice.zip', tmp_path / 'late' / 'alice.zip', tmp_path / 'frank']) \
+        == ['alice', 'alice-2', 'frank']
