@@ -203,6 +203,10 @@ class CaptioningSolver:
             'update_rule': _rule_name(self.update_rule),
             'optim_config': dict(self.optim_config),
         }
+        if hasattr(self.model, 'word_to_idx') and hasattr(self.model, 'cell_type'):
+            # what CaptioningRNN.from_checkpoint needs to rebuild the model (sizes: from params)
+            state['model'] = {'word_to_idx': dict(self.model.word_to_idx), 'cell_type': self.model.cell_type,
+                              'dtype': np.dtype(getattr(self.model, 'dtype', np.float32)).name}
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix='.ckpt-')

@@ -21,6 +21,8 @@ from .image_utils import load_image
 
 STRATEGIES = ('greedy', 'temperature', 'beam')
 SPECIAL = {'<START>', '<END>', '<NULL>'}
+MAX_LENGTH = 200          # longest caption the explorer generates
+IMAGE_CACHE = 64          # images kept, so that changing the sampling fetches nothing
 
 
 def png_bytes(img):
@@ -52,22 +54,47 @@ class CaptionExplorer:
     """Explore the captions a model gives to the images of a dataset.
 
     Inputs:
-    - model: A trained CaptioningRNN (rnn or lstm)
+    - model: A trained CaptioningRNN (rnn or lstm), built with this data's
+      word_to_idx and feature size
     - data: Dict from load_coco_data
     - split: 'train' or 'val' to start with
-    - max_length: Longest caption to generate
+    - max_length: Longest caption to generate, 1 to MAX_LENGTH
+
+    "Random image" draws from a fixed seed: the same images in the same order
+    each time an explorer is opened.
     """
 
     def __init__(self, model, data, split='val', max_length=30):
-        self.model, self.data, self.max_length = model, data, max_length
+        if model is None or not hasattr(model, 'sample') or not hasattr(model, 'params'):
+            raise ValueError('CaptionExplorer needs a trained CaptioningRNN as model, got %s: train one '
+                             'first (the training cell above), or load a saved one with '
+                             'CaptioningRNN.from_checkpoint(path)' % type(model).__name__)
+        if split not in ('train', 'val') or '%s_features' % split not in data:
+            raise ValueError("split must be 'train' or 'val' (a split of data); got %r" % (split,))
+        if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) \
+                or not 1 <= max_length <= MAX_LENGTH:
+            raise ValueError('max_length must be a whole number from 1 to %d (words per caption); got %r'
+                             % (MAX_LENGTH, max_length))
+        vocab = getattr(model, 'word_to_idx', None)
+        if vocab is not None and vocab != data['word_to_idx']:
+            raise ValueError('the model was built for another vocabulary (%d words) than this data\'s '
+                             '(%d words): train it on this data (CaptioningRNN(data[\'word_to_idx\'], ...)), '
+                             'or load the data it was trained on' % (len(vocab), len(data['word_to_idx'])))
+        D, D_model = data['%s_features' % split].shape[1], model.params['W_proj'].shape[0]
+        if D != D_model:
+            raise ValueError('the model takes image features of size %d, but this data has %d: load the data '
+                             'it was trained on (the same pca_features)' % (D_model, D))
+        self.model, self.data, self.max_length = model, data, int(max_length)
         self.split, self.index = split, 0
         self.strategy, self.temperature, self.beam_width, self.seed = 'greedy', 1.0, 3, 0
-        self.caption, self.tokens, self.error = '', [], ''
+        self.caption, self.tokens, self.error, self.cut = '', [], '', False
         self._rng = np.random.default_rng(0)
         self._ui = None
+        self._images = {}      # (split, index) -> (png bytes, note)
 
     # ---------------------------------------------------------------- logic
     def num_images(self, split=None):
+        """The number of images of a split (default: the current one)."""
         return self.data['%s_features' % (split or self.split)].shape[0]
 
     def ground_truth(self, split=None, index=None):
@@ -80,7 +107,19 @@ class CaptionExplorer:
 
     def caption_for(self, split=None, index=None, strategy=None, temperature=None,
                     beam_width=None, seed=None):
-        """Sample a caption. Returns (caption text, [(word, probability), ...])."""
+        """Sample a caption for one image; every argument defaults to the
+        explorer's current setting.
+
+        Inputs:
+        - split, index: The image, row `index` of data['<split>_features']
+        - strategy: 'greedy', 'temperature' or 'beam'
+        - temperature, seed: For 'temperature'
+        - beam_width: For 'beam'
+
+        Returns a tuple of:
+        - text: The caption, without special tokens
+        - tokens: List of (word, probability) pairs, up to and with <END>
+        """
         split = split or self.split
         index = self.index if index is None else index
         strategy = strategy or self.strategy
@@ -105,6 +144,7 @@ class CaptionExplorer:
             tokens.append((word, float(p)))
             if word == '<END>':
                 break
+        self.cut = not tokens or tokens[-1][0] != '<END>'
         text = ' '.join(w for w, _ in tokens if w not in SPECIAL)
         return text, tokens
 
@@ -115,18 +155,24 @@ class CaptionExplorer:
         try:
             self.caption, self.tokens = self.caption_for()
             self.error = ''
-            gt = ''.join('<li>%s</li>' % html.escape(c) for c in self.ground_truth())
+            refs = self.ground_truth()
+            gt = ''.join('<li>%s</li>' % html.escape(c) for c in refs) or (
+                '<li><i>none in the loaded data (load_coco_data(max_train=...) keeps only some '
+                'training captions)</i></li>')
+            cut = ('<div class="cx-cut"><small>no &lt;END&gt; within max_length=%d: the caption is cut '
+                   'there</small></div>' % self.max_length) if self.cut else ''
             return ('<div class="cx-caption"><b>Model (%s):</b> <span class="cx-text">%s</span></div>'
-                    '<div class="cx-tokens" style="margin:4px 0">%s</div>'
+                    '<div class="cx-tokens" style="margin:4px 0">%s</div>%s'
                     '<div><b>Ground truth:</b><ul class="cx-gt">%s</ul></div>'
                     % (html.escape(self.describe_strategy()), html.escape(self.caption),
-                       tokens_html(self.tokens), gt))
+                       tokens_html(self.tokens), cut, gt))
         except Exception as e:  # shown, never swallowed
             self.caption, self.tokens = '', []
             self.error = '%s: %s' % (type(e).__name__, e)
             return '<div class="cx-error" style="color:#b00"><b>Error:</b> %s</div>' % html.escape(self.error)
 
     def describe_strategy(self):
+        """The current sampling settings, in words."""
         if self.strategy == 'temperature':
             return 'temperature %.2f, seed %d' % (self.temperature, self.seed)
         if self.strategy == 'beam':
@@ -137,7 +183,19 @@ class CaptionExplorer:
         """(image array, note) of the current image; a placeholder if it is missing."""
         return load_image(self.data, self.split, self.index)
 
+    def image_png(self):
+        """(PNG bytes, note) of the current image, fetched once per image: a
+        change of the sampling settings fetches nothing."""
+        key = (self.split, self.index)
+        if key not in self._images:
+            if len(self._images) >= IMAGE_CACHE:
+                self._images.pop(next(iter(self._images)))
+            img, note = self.image()
+            self._images[key] = png_bytes(img), note
+        return self._images[key]
+
     def random_image(self):
+        """Move to a random image of the current split; returns its index."""
         self.index = int(self._rng.integers(self.num_images()))
         return self.index
 
@@ -151,10 +209,11 @@ class CaptionExplorer:
         ui['split'] = w.Dropdown(options=['train', 'val'], value=self.split, description='Split')
         ui['index'] = w.IntSlider(value=self.index, min=0, max=self.num_images() - 1, description='Image',
                                   continuous_update=False)
-        ui['random'] = w.Button(description='Random image', icon='random')
+        ui['random'] = w.Button(description='Random image')
         ui['strategy'] = w.ToggleButtons(options=list(STRATEGIES), value=self.strategy, description='Sampling')
         ui['temperature'] = w.FloatSlider(value=self.temperature, min=0.05, max=2.0, step=0.05,
-                                          description='Temperature', continuous_update=False)
+                                          description='Temperature', continuous_update=False,
+                                          style={'description_width': 'initial'})
         ui['beam_width'] = w.IntSlider(value=self.beam_width, min=1, max=10, description='Beam width',
                                        continuous_update=False)
         ui['resample'] = w.Button(description='Sample again')
@@ -170,13 +229,21 @@ class CaptionExplorer:
         ui['root'].add_class('caption-explorer')
         self._ui = ui
 
+        quiet = []      # set while the split handler moves the slider: one refresh, not two
+
         def on_change(name):
             def handler(change):
                 setattr(self, name, change['new'])
+                if name == 'index' and quiet:
+                    return
                 if name == 'split':
-                    ui['index'].max = self.num_images() - 1
-                    self.index = min(self.index, ui['index'].max)
-                self.refresh()
+                    quiet.append(True)
+                    try:
+                        ui['index'].max = self.num_images() - 1
+                        self.index = ui['index'].value = min(self.index, ui['index'].max)
+                    finally:
+                        quiet.clear()
+                self.refresh(image=name in ('split', 'index'))
             return handler
 
         for name in ('split', 'index', 'strategy', 'temperature', 'beam_width'):
@@ -188,32 +255,37 @@ class CaptionExplorer:
 
         def on_resample(_):
             self.seed += 1
-            self.refresh()
+            self.refresh(image=False)
         ui['resample'].on_click(on_resample)
         self.refresh()
         return ui['root']
 
-    def refresh(self):
-        """Update the image and the caption panel from the current settings."""
+    def refresh(self, image=True):
+        """Update the caption panel from the current settings, and the image
+        too unless image=False. Returns the panel's HTML."""
         ui = self._ui
         if ui is None:
             return self.render()
         ui['temperature'].disabled = self.strategy != 'temperature'
         ui['resample'].disabled = self.strategy != 'temperature'
         ui['beam_width'].disabled = self.strategy != 'beam'
-        try:
-            img, note = self.image()
-            ui['image'].value = png_bytes(img)
-            src = self.data['%s_urls' % self.split][self.index]
-            ui['note'].value = ('<small>%s image %d%s</small>'
-                                % (self.split, self.index,
-                                   '<br>' + html.escape(note) if note else
-                                   ('<br>source: ' + html.escape(str(src)) if '://' in str(src) else '')))
-        except Exception as e:
-            ui['note'].value = '<span style="color:#b00">Image error: %s</span>' % html.escape(str(e))
+        if image:
+            try:
+                if (self.split, self.index) not in self._images:
+                    ui['note'].value = '<small>loading image %d of %s ...</small>' % (self.index, self.split)
+                png, note = self.image_png()
+                ui['image'].value = png
+                src = str(self.data['%s_urls' % self.split][self.index])
+                link = '<br>source: <a href="%s" target="_blank">%s</a>' % (html.escape(src), html.escape(src))
+                ui['note'].value = ('<small>%s image %d%s</small>'
+                                    % (self.split, self.index, '<br>' + html.escape(note) if note else
+                                       (link if '://' in src else '')))
+            except Exception as e:
+                ui['note'].value = '<span style="color:#b00">Image error: %s</span>' % html.escape(str(e))
         ui['panel'].value = self.render()
         return ui['panel'].value
 
     def show(self):
+        """Display the explorer in the notebook."""
         from IPython.display import display
         display(self.widget())

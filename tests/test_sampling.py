@@ -129,3 +129,19 @@ def test_sampling_options_of_the_wrong_type_name_the_argument():
         model.sample(np.zeros((2, 4)), temperature='hot')
     with pytest.raises(ValueError, match=r"beam_width must be a whole number >= 1, got 'wide'"):
         model.sample(np.zeros((2, 4)), beam_width='wide')
+
+
+def test_word_probs_stops_once_every_caption_is_over():
+    np.random.seed(6)
+    m = CaptioningRNN(W2I, input_dim=5, wordvec_dim=4, hidden_dim=8, cell_type='lstm')
+    f = np.random.randn(3, 5)
+    end, null = W2I['<END>'], W2I['<NULL>']
+    caps = np.full((3, 500), null)
+    caps[:, 0] = end                       # every caption over after its first word
+    caps[1, :2] = [3, end]                 # ... or its second
+    calls = []
+    step = m._step_log_probs
+    m._step_log_probs = lambda *a: calls.append(1) or step(*a)
+    p = m.word_probs(f, caps)
+    assert len(calls) == 2 and p.shape == (3, 500)
+    assert (p[:, :1] > 0).all() and p[1, 1] > 0 and not p[:, 2:].any() and p[0, 1] == p[2, 1] == 0

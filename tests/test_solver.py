@@ -270,3 +270,23 @@ def test_update_rule_names_are_the_same_in_every_process():
     from cs231n.captioning_solver import _rule_name
     assert _rule_name(optim.adam) == 'adam' and _rule_name(functools.partial(optim.adam)) == 'adam'
     assert _rule_name(object()) is None
+
+
+@pytest.mark.parametrize('cell_type,dtype', [('lstm', np.float32), ('rnn', np.float64)])
+def test_model_is_rebuilt_from_a_checkpoint(tmp_path, cell_type, dtype):
+    model, data = tiny_setup()
+    model = CaptioningRNN(data['word_to_idx'], input_dim=data['train_features'].shape[1], wordvec_dim=6,
+                          hidden_dim=12, cell_type=cell_type, dtype=dtype)
+    CaptioningSolver(model, data, verbose=False, num_epochs=1, batch_size=10,
+                     checkpoint_path=str(tmp_path / 'run.ckpt')).train()
+    again = CaptioningRNN.from_checkpoint(tmp_path / 'run.ckpt')
+    assert (again.cell_type, again.dtype, again.word_to_idx) == (cell_type, dtype, data['word_to_idx'])
+    for k, v in model.params.items():
+        assert again.params[k].dtype == v.dtype and np.array_equal(again.params[k], v), k
+    features = data['train_features'][:3]
+    assert np.array_equal(again.sample(features, max_length=5), model.sample(features, max_length=5))
+    (tmp_path / 'junk.ckpt').write_bytes(b'not a pickle')
+    with pytest.raises(ValueError, match=r'junk.ckpt holds no model to rebuild .*checkpoint_path'):
+        CaptioningRNN.from_checkpoint(tmp_path / 'junk.ckpt')
+    with pytest.raises(ValueError, match=r'holds no model to rebuild \(FileNotFoundError'):
+        CaptioningRNN.from_checkpoint(tmp_path / 'missing.ckpt')

@@ -89,3 +89,49 @@ def test_missing_image_shows_placeholder(explorer, tmp_path):
     explorer._ui['index'].value = 2
     assert 'could not be loaded' in explorer._ui['note'].value
     assert explorer._ui['image'].value  # the placeholder
+
+
+def test_bad_model_or_settings_are_refused_with_what_to_do(explorer):
+    model, data = explorer.model, explorer.data
+    with pytest.raises(ValueError, match=r'needs a trained CaptioningRNN as model, got NoneType: train one'):
+        CaptionExplorer(None, data)
+    other = CaptioningRNN({'<NULL>': 0, '<START>': 1, '<END>': 2, 'x': 3}, input_dim=5, wordvec_dim=4,
+                          hidden_dim=6)
+    with pytest.raises(ValueError, match=r'another vocabulary \(4 words\) than this data\'s \(8 words\)'):
+        CaptionExplorer(other, data)
+    wide = CaptioningRNN(data['word_to_idx'], input_dim=7, wordvec_dim=4, hidden_dim=6)
+    with pytest.raises(ValueError, match=r'features of size 7, but this data has 5'):
+        CaptionExplorer(wide, data)
+    with pytest.raises(ValueError, match=r"split must be 'train' or 'val'"):
+        CaptionExplorer(model, data, split='test')
+    for bad in (0, -1, 10.0, 10 ** 5):
+        with pytest.raises(ValueError, match=r'max_length must be a whole number from 1 to 200'):
+            CaptionExplorer(model, data, max_length=bad)
+
+
+def test_images_are_fetched_once_and_the_split_renders_once(explorer):
+    fetched, rendered = [], []
+    image, render = explorer.image, explorer.render
+    explorer.image = lambda: fetched.append((explorer.split, explorer.index)) or image()
+    explorer.render = lambda: rendered.append(1) or render()
+    explorer.widget()
+    ui = explorer._ui
+    ui['strategy'].value = 'beam'
+    ui['beam_width'].value = 2
+    ui['strategy'].value = 'temperature'
+    ui['resample'].click()
+    assert fetched == [('val', 0)]                  # the sampling changed, the image did not
+    ui['index'].value = 3
+    ui['index'].value = 0                           # seen before: from the cache
+    assert fetched == [('val', 0), ('val', 3)]
+    rendered.clear()
+    ui['split'].value = 'train'                     # the slider moves too: one refresh all the same
+    assert len(rendered) == 1 and fetched[-1] == ('train', 0)
+
+
+def test_cut_captions_and_missing_references_are_said(explorer):
+    short = CaptionExplorer(explorer.model, explorer.data, split='val', max_length=1)
+    assert 'no &lt;END&gt; within max_length=1' in short.render() and short.cut
+    explorer.data['val_image_idxs'][:] = 0          # only image 0 has captions now
+    explorer.index = 2
+    assert 'none in the loaded data' in explorer.render()

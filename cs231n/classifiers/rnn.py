@@ -98,6 +98,33 @@ class CaptioningRNN:
                 % (captions.min(), captions.max(), V))
         return captions
 
+    @classmethod
+    def from_checkpoint(cls, path):
+        """The model saved in a CaptioningSolver checkpoint (checkpoint_path),
+        rebuilt with its vocabulary, cell type, sizes and parameters (only
+        load files you wrote: a checkpoint is a pickle)."""
+        import pickle
+        try:
+            with open(path, 'rb') as f:
+                state = pickle.load(f)
+            info, params = state['model'], state['params']
+        except (OSError, EOFError, KeyError, TypeError, ValueError, AttributeError, ImportError,
+                IndexError, pickle.UnpicklingError) as e:
+            raise ValueError('%s holds no model to rebuild (%s: %s): give a checkpoint written by '
+                             'CaptioningSolver(..., checkpoint_path=...) for a CaptioningRNN'
+                             % (path, type(e).__name__, e)) from None
+        model = cls(info['word_to_idx'], input_dim=params['W_proj'].shape[0],
+                    wordvec_dim=params['W_embed'].shape[1], hidden_dim=params['Wh'].shape[0],
+                    cell_type=info['cell_type'], dtype=np.dtype(info['dtype']).type)
+        if set(params) != set(model.params):
+            raise ValueError('%s holds parameters %s, not those of a CaptioningRNN (%s)'
+                             % (path, sorted(params), sorted(model.params)))
+        for k, v in params.items():
+            if v.shape != model.params[k].shape:
+                raise ValueError('%s: parameter %s has shape %s, expected %s' % (path, k, v.shape, model.params[k].shape))
+            model.params[k] = v.astype(model.dtype)
+        return model
+
     def loss(self, features, captions):
         """Training-time loss and gradients.
 
@@ -312,6 +339,8 @@ class CaptioningRNN:
             probs[:, t] = np.where(live, np.exp(logp[np.arange(N), word]), 0.0)
             if self._end is not None:
                 live &= word != self._end
+            if not live.any():          # every caption is over: the rest stays 0
+                break
         return probs
 
     def _sample_temperature(self, features, max_length, temperature, rng):
