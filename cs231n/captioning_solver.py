@@ -221,16 +221,7 @@ class CaptioningSolver:
 
     def load_checkpoint(self, path):
         """Restore what save_checkpoint wrote (only load files you wrote)."""
-        try:
-            with open(path, 'rb') as f:
-                state = pickle.load(f)
-            if not isinstance(state, dict) or not {'params', 'optim_configs', 'iteration'} <= set(state):
-                raise ValueError('not a CaptioningSolver checkpoint')
-        except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError,
-                pickle.UnpicklingError) as e:
-            raise ValueError('checkpoint %s cannot be read (%s: %s): it is not a CaptioningSolver '
-                             'checkpoint, or it was cut short. Delete it (or give another '
-                             'checkpoint_path) to start over.' % (path, type(e).__name__, e)) from None
+        state = read_checkpoint(path)
         rule = _rule_name(self.update_rule)
         if None not in (rule, state.get('update_rule')) and state['update_rule'] != rule:
             raise ValueError('checkpoint %s was written with update_rule %r, but this solver uses %r: '
@@ -258,6 +249,23 @@ class CaptioningSolver:
         self.loss_history = list(state['loss_history'])
         np.random.set_state(state['random_state'])
         self._undo = None        # nothing from before the load to go back to
+
+
+def read_checkpoint(path):
+    """The dict that save_checkpoint wrote to path (only load files you
+    wrote: a checkpoint is a pickle); a ValueError that says what to do if it
+    cannot be read."""
+    try:
+        with open(path, 'rb') as f:
+            state = pickle.load(f)
+        if not isinstance(state, dict) or not {'params', 'optim_configs', 'iteration'} <= set(state):
+            raise ValueError('not a CaptioningSolver checkpoint')
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError,
+            pickle.UnpicklingError) as e:
+        raise ValueError('checkpoint %s cannot be read (%s: %s): it is not a CaptioningSolver '
+                         'checkpoint, or it was cut short. Delete it (or give another '
+                         'checkpoint_path) to start over.' % (path, type(e).__name__, e)) from None
+    return state
 
 
 def _rule_name(rule):

@@ -286,7 +286,15 @@ def test_model_is_rebuilt_from_a_checkpoint(tmp_path, cell_type, dtype):
     features = data['train_features'][:3]
     assert np.array_equal(again.sample(features, max_length=5), model.sample(features, max_length=5))
     (tmp_path / 'junk.ckpt').write_bytes(b'not a pickle')
-    with pytest.raises(ValueError, match=r'junk.ckpt holds no model to rebuild .*checkpoint_path'):
+    with pytest.raises(ValueError, match=r'junk.ckpt cannot be read .*not a CaptioningSolver checkpoint'):
         CaptioningRNN.from_checkpoint(tmp_path / 'junk.ckpt')
-    with pytest.raises(ValueError, match=r'holds no model to rebuild \(FileNotFoundError'):
+    with pytest.raises(ValueError, match=r'missing.ckpt cannot be read \(FileNotFoundError'):
         CaptioningRNN.from_checkpoint(tmp_path / 'missing.ckpt')
+    import pickle
+    with open(tmp_path / 'run.ckpt', 'rb') as f:
+        state = pickle.load(f)
+    del state['model']
+    with open(tmp_path / 'old.ckpt', 'wb') as f:
+        pickle.dump(state, f)
+    with pytest.raises(ValueError, match=r'no description of its model .*load_checkpoint'):
+        CaptioningRNN.from_checkpoint(tmp_path / 'old.ckpt')

@@ -103,16 +103,13 @@ class CaptioningRNN:
         """The model saved in a CaptioningSolver checkpoint (checkpoint_path),
         rebuilt with its vocabulary, cell type, sizes and parameters (only
         load files you wrote: a checkpoint is a pickle)."""
-        import pickle
-        try:
-            with open(path, 'rb') as f:
-                state = pickle.load(f)
-            info, params = state['model'], state['params']
-        except (OSError, EOFError, KeyError, TypeError, ValueError, AttributeError, ImportError,
-                IndexError, pickle.UnpicklingError) as e:
-            raise ValueError('%s holds no model to rebuild (%s: %s): give a checkpoint written by '
-                             'CaptioningSolver(..., checkpoint_path=...) for a CaptioningRNN'
-                             % (path, type(e).__name__, e)) from None
+        from ..captioning_solver import read_checkpoint
+        state = read_checkpoint(path)
+        if 'model' not in state:
+            raise ValueError('checkpoint %s holds no description of its model (an older version wrote '
+                             'it): build the model as before and call CaptioningSolver.load_checkpoint'
+                             % path)
+        info, params = state['model'], state['params']
         model = cls(info['word_to_idx'], input_dim=params['W_proj'].shape[0],
                     wordvec_dim=params['W_embed'].shape[1], hidden_dim=params['Wh'].shape[0],
                     cell_type=info['cell_type'], dtype=np.dtype(info['dtype']).type)
