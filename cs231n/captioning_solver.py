@@ -162,7 +162,8 @@ class CaptioningSolver:
 
     def train(self):
         """Run the optimisation for num_epochs, resuming from checkpoint_path
-        when it exists. Returns self.loss_history."""
+        when it exists. Returns nothing, as the official solver: the losses
+        are in self.loss_history."""
         if self.checkpoint_path and os.path.exists(self.checkpoint_path):
             self.load_checkpoint(self.checkpoint_path)
             if self.verbose:
@@ -185,7 +186,6 @@ class CaptioningSolver:
                 self._stop_on_bad_loss(None)
             if self.checkpoint_path and (self.iteration % every == 0 or self.iteration == n):
                 self.save_checkpoint(self.checkpoint_path)
-        return self.loss_history
 
     # ------------------------------------------------------------------
     def save_checkpoint(self, path):

@@ -23,6 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATASETS_DIR = REPO_ROOT / 'datasets'
 BASE_DIR = DATASETS_DIR / 'coco_captioning'         # the official data
 OFFLINE_DIR = DATASETS_DIR / 'offline_captioning'   # the project's own small set
+# where the official assignment's own download script puts the data
+COURSE_DIR = REPO_ROOT / 'cs231n' / 'datasets' / 'coco_captioning'
 ENV_VAR = 'CS231N_COCO_DIR'
 FETCH_COMMAND = 'bash get_datasets.sh'
 BUILD_COMMAND = 'bash get_datasets.sh --offline'
@@ -64,9 +66,10 @@ def _repair(base_dir):
             % (FETCH_COMMAND, BASE_DIR))
 
 
-def _read_h5(path, keys=None, fix=None):
+def _read_h5(path, keys=None, fix=None, others=False):
     """Read whole datasets of an h5 file into numpy arrays, with clear errors
-    (fix: what to do about a damaged file, for the message)."""
+    (keys: those it must have, None for all; others: read the file's other
+    datasets too; fix: what to do about a damaged file, for the message)."""
     fix = fix or _repair(Path(path).parent)
     import h5py
     try:
@@ -77,6 +80,8 @@ def _read_h5(path, keys=None, fix=None):
                 raise DatasetError('%s has no dataset %s (it holds %s). The file is not in the '
                                    'expected layout: %s.'
                                    % (path, ', '.join(absent), ', '.join(f.keys()) or 'nothing', fix))
+            if others:
+                names = names + [k for k in f.keys() if k not in names]
             return {k: np.asarray(f[k]) for k in names}
     except DatasetError:
         raise
@@ -113,16 +118,18 @@ def _shown(path):
 
 def default_base_dir(pca_features=True, announce=True):
     """The dataset folder used when none is given: $CS231N_COCO_DIR if set,
-    else datasets/coco_captioning when complete, else the offline set."""
+    else datasets/coco_captioning when complete (or cs231n/datasets/coco_captioning,
+    where the official assignment puts it), else the offline set."""
     env = os.environ.get(ENV_VAR)
     if env:
         if announce:
             print('Loading the dataset at %s (from $%s)' % (env, ENV_VAR))
         return Path(env)
-    if BASE_DIR.is_dir() and not missing_files(BASE_DIR, pca_features):
-        if announce:
-            print('Loading COCO from %s (the offline set is built by `%s`)' % (_shown(BASE_DIR), BUILD_COMMAND))
-        return BASE_DIR
+    for folder in (BASE_DIR, COURSE_DIR):
+        if folder.is_dir() and not missing_files(folder, pca_features):
+            if announce:
+                print('Loading COCO from %s (the offline set is built by `%s`)' % (_shown(folder), BUILD_COMMAND))
+            return folder
     if OFFLINE_DIR.is_dir() and not missing_files(OFFLINE_DIR, pca_features):
         if announce:
             print('Loading the offline set from %s (for the real COCO data run `%s`)'
@@ -139,7 +146,8 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
 
     Inputs:
     - base_dir: Dataset folder; by default $CS231N_COCO_DIR if set, else
-      datasets/coco_captioning when it is complete, else the offline set in
+      datasets/coco_captioning when it is complete (or the official
+      assignment's cs231n/datasets/coco_captioning), else the offline set in
       datasets/offline_captioning (one line says which was loaded)
     - max_train: If given, keep a random subsample (with replacement) of this
       many training captions
@@ -166,7 +174,7 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
             % (base_dir, ', '.join(missing), cmd))
 
     fix = _repair(base_dir)
-    data = _read_h5(base_dir / CAPTIONS_FILE, list(CAPTION_KEYS), fix)
+    data = _read_h5(base_dir / CAPTIONS_FILE, list(CAPTION_KEYS), fix, others=True)   # all, as officially
     for split in ('train', 'val'):
         path = base_dir / feature_file(split, pca_features)
         data['%s_features' % split] = _read_h5(path, ['features'], fix)['features']

@@ -89,7 +89,28 @@ def placeholder(size=96):
     return img
 
 
-def load_image(data, split, image_idx):
+def load_image(filename, size=None):
+    """Load an image from disk, as the official image_utils does, and scale it
+    so that its shorter side is `size` pixels.
+
+    Inputs:
+    - filename: Path to an image file
+    - size: Length of the shorter side after scaling (None: as it is)
+
+    Returns:
+    - img: Array of shape (H, W) or (H, W, C) of uint8 (RGB or RGBA as stored)
+    """
+    from PIL import Image  # Pillow comes with matplotlib
+    with Image.open(filename) as im:
+        im.load()
+        if size is not None:
+            w, h = im.size
+            scale = float(size) / min(w, h)
+            im = im.resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.BILINEAR)
+        return np.asarray(im)
+
+
+def dataset_image(data, split, image_idx):
     """The image of one data row, for display: the local file first, the URL
     only when there is no local file, a placeholder when neither works.
 
@@ -104,7 +125,7 @@ def load_image(data, split, image_idx):
     - note: '' when the image was found, else a one-line explanation
     """
     if split not in ('train', 'val') or '%s_urls' % split not in data:
-        raise ValueError("load_image: split must be 'train' or 'val' (with data['<split>_urls']); got %r"
+        raise ValueError("dataset_image: split must be 'train' or 'val' (with data['<split>_urls']); got %r"
                          % (split,))
     if isinstance(image_idx, (str, np.str_)):
         rows = np.flatnonzero(data['%s_urls' % split] == image_idx)
@@ -113,7 +134,7 @@ def load_image(data, split, image_idx):
         image_idx = int(rows[0])
     n = len(data['%s_urls' % split])
     if not isinstance(image_idx, (int, np.integer)) or isinstance(image_idx, bool) or not 0 <= image_idx < n:
-        raise ValueError('load_image: image_idx must be a URL of the split or an image row in [0, %d); got %r'
+        raise ValueError('dataset_image: image_idx must be a URL of the split or an image row in [0, %d); got %r'
                          % (n, image_idx))
     local = data.get('%s_images' % split)
     src = local[image_idx] if local is not None else data['%s_urls' % split][image_idx]

@@ -125,13 +125,17 @@ def word_embedding_forward(x, W):
 
     Inputs:
     - x: Integer array of shape (N, T) of word indices, each in 0 <= idx < V
+      (any shape works: (N,) for one word per sample, as when sampling)
     - W: Word vectors, of shape (V, D)
 
     Returns a tuple of:
-    - out: Word vectors of every input word, of shape (N, T, D)
+    - out: Word vectors of every input word, of shape (N, T, D) (x.shape + (D,))
     - cache: Values needed by the backward pass
     """
-    check_shapes('word_embedding_forward', W=(W, 'V D'), x=(x, 'N T'))
+    check_shapes('word_embedding_forward', W=(W, 'V D'))
+    if not isinstance(x, np.ndarray):
+        raise ValueError('word_embedding_forward: x must be a numpy array of word ids; got %s (convert '
+                         'it with np.asarray)' % type(x).__name__)
     check_word_ids('word_embedding_forward', 'x', x, W.shape[0], 'W')
     ### BEGIN SOLUTION
     out = W[x]  # (N, T, D)
@@ -145,7 +149,7 @@ def word_embedding_backward(dout, cache):
     gradient for x: only for the embedding matrix.
 
     Inputs:
-    - dout: Upstream gradients, of shape (N, T, D)
+    - dout: Upstream gradients, of shape (N, T, D) (x.shape + (D,))
     - cache: Cache from word_embedding_forward
 
     Returns:

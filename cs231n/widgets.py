@@ -17,7 +17,7 @@ import io
 import numpy as np
 
 from .coco_utils import decode_captions
-from .image_utils import load_image
+from .image_utils import dataset_image
 
 STRATEGIES = ('greedy', 'temperature', 'beam')
 SPECIAL = {'<START>', '<END>', '<NULL>'}
@@ -181,7 +181,7 @@ class CaptionExplorer:
 
     def image(self):
         """(image array, note) of the current image; a placeholder if it is missing."""
-        return load_image(self.data, self.split, self.index)
+        return dataset_image(self.data, self.split, self.index)
 
     def image_png(self):
         """(PNG bytes, note) of the current image, fetched once per image: a

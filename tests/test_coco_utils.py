@@ -212,14 +212,21 @@ def test_default_dataset_choice(coco_mini, tmp_path, monkeypatch, capsys):
     offline set, else an error naming both commands; one line says which."""
     from cs231n import coco_utils
     official, offline = tmp_path / 'coco_captioning', tmp_path / 'offline_captioning'
+    course = tmp_path / 'cs231n' / 'datasets' / 'coco_captioning'
     monkeypatch.setattr(coco_utils, 'BASE_DIR', official)
     monkeypatch.setattr(coco_utils, 'OFFLINE_DIR', offline)
+    monkeypatch.setattr(coco_utils, 'COURSE_DIR', course)
     monkeypatch.delenv('CS231N_COCO_DIR', raising=False)
     with pytest.raises(FileNotFoundError, match=r'bash get_datasets.sh --offline.*bash get_datasets.sh'):
         coco_utils.default_base_dir()
     shutil.copytree(coco_mini, offline, ignore=shutil.ignore_patterns('images'))
     assert coco_utils.default_base_dir() == offline
     assert 'offline set' in capsys.readouterr().out
+    # data fetched the official assignment's way, into cs231n/datasets/
+    shutil.copytree(coco_mini, course, ignore=shutil.ignore_patterns('images'))
+    assert coco_utils.default_base_dir() == course
+    assert 'Loading COCO' in capsys.readouterr().out
+    shutil.rmtree(course)
     official.mkdir()                                   # incomplete: still the offline set
     (official / 'coco2014_captions.h5').write_bytes(b'')
     assert coco_utils.default_base_dir() == offline
@@ -240,3 +247,15 @@ def test_default_dataset_choice(coco_mini, tmp_path, monkeypatch, capsys):
 def test_decode_captions_with_a_dict_names_unknown_ids():
     with pytest.raises(ValueError, match=r'captions hold word ids \[5\] that idx_to_word does not have'):
         decode_captions(np.array([[1, 5, 2]]), {0: '<NULL>', 1: '<START>', 2: '<END>'})
+
+
+def test_other_datasets_of_the_captions_file_are_loaded_too(coco_mini, tmp_path):
+    """As the official loader: every dataset of coco2014_captions.h5 becomes a key."""
+    import h5py
+    from cs231n.coco_utils import load_coco_data
+    folder = tmp_path / 'coco'
+    shutil.copytree(coco_mini, folder, ignore=shutil.ignore_patterns('images'))
+    with h5py.File(folder / 'coco2014_captions.h5', 'a') as f:
+        f['train_extra'] = np.arange(3)
+    data = load_coco_data(folder)
+    assert np.array_equal(data['train_extra'], np.arange(3))

@@ -399,7 +399,11 @@ CLASS = {
     'nested_zip': ('nested', {}, set()),
     'missing_file': ('missing', {}, MODEL_PARTS),
 }
-CLASS['naive'] = ('zip', {LAYERS: NAIVE_LAYERS, MODEL: NAIVE_MODEL}, set())
+# sampling that embeds the previous words, shape (N,), with word_embedding_forward, as
+# the official starter code allows
+SAMPLE_EMBEDS = NAIVE_MODEL.replace("x = W_embed[words]", "x, _ = word_embedding_forward(words, W_embed)")
+assert SAMPLE_EMBEDS != NAIVE_MODEL
+CLASS['naive'] = ('zip', {LAYERS: NAIVE_LAYERS, MODEL: SAMPLE_EMBEDS}, set())
 CLASS['own_caches'] = ('zip', {LAYERS: OWN_CACHES, MODEL: NAIVE_MODEL}, set())
 # Bugs that only the checks added to the notebooks for them catch there (the
 # hidden checks catch them too): a gradient left out of grads (RNN), the LSTM loss

@@ -107,11 +107,27 @@ def test_messages_for_a_non_image_and_another_scheme(tmp_path, capsys):
     assert 'ftp:// is not supported' in capsys.readouterr().err
 
 
-def test_load_image_checks_its_arguments():
-    from cs231n.image_utils import load_image
+def test_dataset_image_checks_its_arguments():
+    from cs231n.image_utils import dataset_image
     data = {'train_urls': np.array(['a', 'b'])}
     with pytest.raises(ValueError, match=r"split must be 'train' or 'val'"):
-        load_image(data, 'test', 0)
+        dataset_image(data, 'test', 0)
     for bad in (-1, 2, 10**6, 1.0):
         with pytest.raises(ValueError, match=r'image_idx must be a URL of the split or an image row in \[0, 2\)'):
-            load_image(data, 'train', bad)
+            dataset_image(data, 'train', bad)
+
+
+def test_load_image_reads_a_file_and_scales_its_shorter_side(tmp_path):
+    from PIL import Image
+    from cs231n.image_utils import load_image
+    rgb = np.zeros((40, 100, 3), dtype=np.uint8)
+    rgb[:, 50:] = 255
+    Image.fromarray(rgb).save(tmp_path / 'wide.png')
+    img = load_image(str(tmp_path / 'wide.png'))
+    assert img.dtype == np.uint8 and np.array_equal(img, rgb)
+    small = load_image(str(tmp_path / 'wide.png'), size=20)
+    assert small.shape == (20, 50, 3) and small[:, :20].max() == 0 and small[:, 30:].min() == 255
+    Image.fromarray(rgb[:, :, 0]).save(tmp_path / 'grey.png')
+    assert load_image(str(tmp_path / 'grey.png'), size=80).shape == (80, 200)
+    with pytest.raises(FileNotFoundError):
+        load_image(str(tmp_path / 'missing.png'))

@@ -80,8 +80,13 @@ def test_cells_name_the_argument_with_a_wrong_shape(fn):
 def test_word_embedding_forward_checks_its_inputs():
     W = rng.standard_normal((V, D))
     L.word_embedding_forward(np.array([[0, V - 1]]), W)
-    with pytest.raises(ValueError, match=r'^word_embedding_forward: x must be a 2-D array'):
-        L.word_embedding_forward(np.array([0, 1]), W)
+    # one word per sample, as official sampling code passes it: (N,) -> (N, D), and back
+    out, cache = L.word_embedding_forward(np.array([0, 3, 3]), W)
+    assert out.shape == (3, D) and np.array_equal(out, W[[0, 3, 3]])
+    dW = L.word_embedding_backward(np.ones((3, D)), cache)
+    assert np.array_equal(dW[3], 2 * np.ones(D)) and np.array_equal(dW[0], np.ones(D)) and not dW[1].any()
+    with pytest.raises(ValueError, match=r'^word_embedding_forward: x must be a numpy array .*np.asarray'):
+        L.word_embedding_forward([[0, 1]], W)
     with pytest.raises(ValueError, match=r'^word_embedding_forward: W must be a 2-D array'):
         L.word_embedding_forward(np.array([[0, 1]]), W[0])
     with pytest.raises(ValueError, match=r'^word_embedding_forward: x holds word ids in \[0, 7\], '

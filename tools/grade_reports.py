@@ -128,3 +128,30 @@ def write_reports(grades, parts, out_csv, kept=()):
 def count_passed(jobs, results):
     """How many of `jobs` passed (0 for none, or none run)."""
     return sum(bool((results.get(j['id']) or {}).get('ok')) for j in jobs)
+
+
+def check_out(out, names, mode, parts):
+    """What an earlier run left in the reports named after `out`, checked
+    before any grading: (error message or None, JSON records to keep)."""
+    if Path(out).suffix.lower() != '.csv':
+        return ('--out must name a .csv file, such as results/grades.csv (the JSON, the review file '
+                'and the feedback folder are named after it)'), []
+    earlier = earlier_students(out)
+    others = sorted(set(earlier) - set(names))
+    if mode == 'replace' or not others:
+        return None, []
+    _, json_path, fb, _ = report_paths(out)
+    if mode is None:
+        shown = ', '.join(others[:5]) + (', ...' if len(others) > 5 else '')
+        return ('%s (or %s/) already holds the grades of %d student(s) not in this run (%s). Pass --merge '
+                'to keep them and update only the students graded now, --replace to write this run '
+                'alone (their rows and feedback files go), or another --out'
+                % (out, fb, len(others), shown)), []
+    if not json_path.is_file() or any(earlier[n] is None for n in others):
+        return ('cannot merge into %s: %s is missing or lacks some of its students; grade them '
+                'again, or use --replace or another --out' % (out, json_path)), []
+    old_parts = json.loads(json_path.read_text(encoding='utf-8'))['parts']
+    if old_parts != parts_summary(parts):
+        return ('cannot merge into %s: it was graded with other parts, points or checks than %s; '
+                'grade everyone again (--replace) or use another --out' % (out, 'this config')), []
+    return None, [earlier[n] for n in others]

@@ -1,11 +1,7 @@
 """An image captioning model: CNN features in, words out, through an RNN or LSTM."""
 import numpy as np
 
-from ..rnn_layers import (affine_backward, affine_forward, lstm_backward, lstm_forward,
-                          lstm_step_forward, rnn_backward, rnn_forward, rnn_step_forward,
-                          temporal_affine_backward, temporal_affine_forward,
-                          temporal_softmax_loss, word_embedding_backward,
-                          word_embedding_forward)
+from ..rnn_layers import *  # every layer, as in the official file
 
 
 class CaptioningRNN:

@@ -35,8 +35,8 @@ model = CaptioningRNN(data['word_to_idx'], input_dim=data['train_features'].shap
                       wordvec_dim=128, hidden_dim=256, cell_type='rnn')
 solver = CaptioningSolver(model, train_data, update_rule='adam', optim_config={'learning_rate': 5e-3},
                           lr_decay=0.95, batch_size=100, num_epochs=3, print_every=100)
-history = solver.train()
-print('trained %d iterations, final training loss %.2f' % (len(history), history[-1]))
+solver.train()
+print('trained %d iterations, final training loss %.2f' % (len(solver.loss_history), solver.loss_history[-1]))
 
 # %% tags=["nbval-ignore-output"]
 CaptionExplorer(model, data, split='val').show()

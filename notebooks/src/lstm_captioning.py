@@ -29,7 +29,7 @@ from cs231n.rnn_layers import *
 from cs231n.captioning_solver import CaptioningSolver
 from cs231n.classifiers.rnn import CaptioningRNN
 from cs231n.coco_utils import load_coco_data, sample_coco_minibatch, decode_captions
-from cs231n.image_utils import image_from_url, load_image
+from cs231n.image_utils import image_from_url, dataset_image
 
 %matplotlib inline
 plt.rcParams['figure.figsize'] = (10.0, 8.0)
@@ -408,7 +408,7 @@ for split in ['train', 'val']:
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for ax, gt_caption, sample_caption, url in zip(axes, gt_captions, sample_captions, urls):
-        img, note = load_image(small_data, split, url)
+        img, note = dataset_image(small_data, split, url)
         if note:
             print(note)
         ax.imshow(img)

@@ -34,7 +34,7 @@ from cs231n.rnn_layers import *
 from cs231n.captioning_solver import CaptioningSolver
 from cs231n.classifiers.rnn import CaptioningRNN
 from cs231n.coco_utils import load_coco_data, sample_coco_minibatch, decode_captions
-from cs231n.image_utils import image_from_url, load_image
+from cs231n.image_utils import image_from_url, dataset_image
 
 %matplotlib inline
 plt.rcParams['figure.figsize'] = (10.0, 8.0)
@@ -110,7 +110,7 @@ batch_size = 3
 captions, features, urls = sample_coco_minibatch(data, batch_size=batch_size)
 fig, axes = plt.subplots(1, batch_size, figsize=(15, 5))
 for ax, caption, url in zip(axes, captions, urls):
-    img, note = load_image(data, 'train', url)
+    img, note = dataset_image(data, 'train', url)
     if note:
         print(note)
     ax.imshow(img)
@@ -601,7 +601,7 @@ for split in ['train', 'val']:
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for ax, gt_caption, sample_caption, url in zip(axes, gt_captions, sample_captions, urls):
-        img, note = load_image(small_data, split, url)
+        img, note = dataset_image(small_data, split, url)
         if note:
             print(note)
         ax.imshow(img)
@@ -706,7 +706,7 @@ pick = np.random.choice(len(data['val_urls']), 6, replace=False)
 samples = decode_captions(rnn_model.sample(data['val_features'][pick]), data['idx_to_word'])
 fig, axes = plt.subplots(2, 3, figsize=(15, 9))
 for ax, i, caption in zip(axes.ravel(), pick, samples):
-    img, note = load_image(data, 'val', i)
+    img, note = dataset_image(data, 'val', i)
     ax.imshow(img)
     ax.set_title(caption.replace('<END>', '').strip(), fontsize=10)
     ax.axis('off')
