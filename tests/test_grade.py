@@ -282,7 +282,7 @@ DAEMON = '''
 import os as _os, time as _time
 if _os.fork() == 0:
     _os.setsid()
-    _time.sleep(20)
+    _time.sleep(300)
     _os._exit(0)
 '''
 # Right, but only together: step caches are dicts, and the sequence forward
@@ -665,6 +665,16 @@ def test_feedback_points_at_the_part_to_fix_first(graded):
 def test_a_process_left_behind_does_not_hold_up_grading(graded):
     students = graded['students']
     assert students['daemon']['seconds'] < students['solution']['seconds'] + TIMEOUT_CELL
+    # and it does not outlive grading, though it is in a session of its own
+    if os.path.isdir('/proc/self'):
+        left = []
+        for environ in Path('/proc').glob('[0-9]*/environ'):
+            try:
+                if grade.TOKEN_VAR.encode() + b'=' in environ.read_bytes():
+                    left.append(environ.parent.name)
+            except OSError:
+                pass
+        assert left == [], 'processes of the submissions still running: %s' % left
 
 
 def test_output_flood_is_capped(graded):

@@ -85,6 +85,25 @@ def kill_group(proc):
         pass
 
 
+TOKEN_VAR = 'CS231N_GRADE_RUN'    # in the environment of each runner, with a value of its own
+
+
+def kill_leftovers(token):
+    """Kill the processes whose environment holds this runner's token: those a
+    submission started and left behind, in a session of their own too (Linux;
+    a process that clears its environment escapes). Returns how many."""
+    mark, killed = ('%s=%s' % (TOKEN_VAR, token)).encode() + b'\0', 0
+    for environ in Path('/proc').glob('[0-9]*/environ'):
+        try:
+            pid = int(environ.parent.name)
+            if pid != os.getpid() and mark in environ.read_bytes():
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        except (OSError, ValueError):
+            pass     # gone already, or not ours to read
+    return killed
+
+
 # ----------------------------------------------------------------------------
 # Configuration
 # ----------------------------------------------------------------------------
@@ -286,6 +305,7 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
         spec_path = ws / '_grading' / 'jobs.json'
         spec_path.write_text(json.dumps(spec), encoding='utf-8')
         r, w = os.pipe()
+        env[TOKEN_VAR] = secrets.token_hex(8)
         try:
             proc = subprocess.Popen([python, '-I', str(ws / '_grading' / 'runner.py'), str(spec_path), str(w)],
                                     cwd=ws, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -353,6 +373,7 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
         if proc.poll() is None:
             kill_group(proc)
         rc = proc.wait()
+        kill_leftovers(env[TOKEN_VAR])
         with LIVE_LOCK:
             LIVE.discard(proc)
         drain.join(timeout=0.5 if finished else 5)
