@@ -18,7 +18,8 @@ DEST="$ROOT/coco_captioning"      # the finished dataset
 ZIP="$ROOT/coco_captioning.zip"   # a complete download, not yet unpacked
 PART="$ZIP.part"                  # a download in progress (kept between runs, to resume)
 PART_URL="$PART.url"              # the URL that $PART comes from (a .part of another URL is not resumed)
-LOCK="$ROOT/.coco_captioning.lock" # held by the run that is fetching (a folder: mkdir is atomic)
+LOCK="$ROOT/.coco_captioning.lock" # held (flock) by the run that is fetching; holds its process id
+LOCK_DIR="$LOCK.d"                 # the same without flock: a folder (mkdir is atomic)
 EXPECTED=(coco2014_captions.h5 coco2014_vocab.json train2014_urls.txt val2014_urls.txt
   train2014_vgg16_fc7.h5 val2014_vgg16_fc7.h5 train2014_vgg16_fc7_pca.h5 val2014_vgg16_fc7_pca.h5)
 
@@ -50,7 +51,7 @@ on_exit() {  # runs on every exit: stop the background jobs, remove temporary fi
   local rc=$?
   stop "$DL_PID"; stop "$PROGRESS_PID"
   [[ -z $WORK ]] || rm -rf "$WORK"
-  [[ -z $LOCKED ]] || rm -rf "$LOCK"
+  case $LOCKED in flock) rm -f "$LOCK" ;; dir) rm -rf "$LOCK_DIR" ;; esac
   if ((rc != 0)) && [[ -z $REPORTED ]]; then
     printf '%s: error: stopped unexpectedly (exit code %s); see the message above, then run again\n' "$PROG" "$rc" >&2
   fi
@@ -71,28 +72,34 @@ missing_in() {  # list the expected files that are absent or empty in folder $1
   local f; for f in "${EXPECTED[@]}"; do [[ -s $1/$f ]] || printf ' %s' "$f"; done
 }
 
-lock_owner() {  # the process id written in $LOCK, waiting up to 1 s for a run that has just made it
-  local pid="" i
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    pid=$(cat "$LOCK/pid" 2>/dev/null || true); [[ -z $pid && -d $LOCK ]] || break; sleep 0.1
-  done
-  printf '%s\n' "$pid"
+running() {  # is process $1 alive (and not this very run, whose id a killed run may have had)?
+  [[ $1 =~ ^[0-9]+$ && $1 != "$$" ]] && { kill -0 "$1" 2>/dev/null || ps -p "$1" >/dev/null 2>&1; }
 }
-running() { [[ $1 =~ ^[0-9]+$ ]] && { kill -0 "$1" 2>/dev/null || ps -p "$1" >/dev/null 2>&1; }; }
+busy() {
+  die "another run of $PROG (process ${1:-unknown}) is already fetching the data into $ROOT, or a download it started is still going. Wait for it to finish, or stop it, then run again"
+}
 take_lock() {  # one run at a time per folder: two would write the same .part and unpack folder
-  local pid
-  if ! mkdir "$LOCK" 2>/dev/null; then
-    [[ -d $LOCK ]] || die "cannot write in $ROOT (no permission, or disk full?); fix that or set CS231N_DATASETS_DIR, then run again"
-    pid=$(lock_owner)
-    if running "$pid"; then
-      die "another run of $PROG (process $pid) is already fetching the data into $ROOT. Wait for it to finish, or stop it, then run again (if no other run is going, delete $LOCK)"
-    fi
-    info "removing the lock of an earlier run that was killed outright${pid:+ (process $pid)}"
-    rm -rf "$LOCK"
-    mkdir "$LOCK" 2>/dev/null || die "another run of $PROG took the lock $LOCK just now; wait for it to finish, then run again"
+  local pid i
+  if command -v flock >/dev/null; then
+    # The kernel drops the lock when the run ends, however it ends; the downloader holds it too.
+    { exec 9>>"$LOCK"; } 2>/dev/null || die "cannot write in $ROOT (no permission, or disk full?); fix that or set CS231N_DATASETS_DIR, then run again"
+    flock -n 9 || busy "$(head -n 1 "$LOCK" 2>/dev/null || true)"
+    LOCKED=flock
+    printf '%s\n' "$$" >"$LOCK"
+    return 0
   fi
-  LOCKED=1
-  printf '%s\n' "$$" >"$LOCK/pid"
+  if ! mkdir "$LOCK_DIR" 2>/dev/null; then  # no flock (macOS): a folder with the owner's process id
+    [[ -d $LOCK_DIR ]] || die "cannot write in $ROOT (no permission, or disk full?); fix that or set CS231N_DATASETS_DIR, then run again"
+    for i in 1 2 3 4 5 6 7 8 9 10; do  # a run that has just made the folder writes its id next
+      pid=$(cat "$LOCK_DIR/pid" 2>/dev/null || true); [[ -z $pid ]] || break; sleep 0.1
+    done
+    if running "$pid"; then busy "$pid"; fi
+    info "removing the lock of an earlier run that was killed outright${pid:+ (process $pid)}"
+    rm -rf "$LOCK_DIR"
+    mkdir "$LOCK_DIR" 2>/dev/null || busy ""
+  fi
+  LOCKED=dir
+  printf '%s\n' "$$" >"$LOCK_DIR/pid"
 }
 
 offline() {

@@ -98,11 +98,17 @@ def load_image(filename, size=None):
     - size: Length of the shorter side after scaling (None: as it is)
 
     Returns:
-    - img: Array of shape (H, W) or (H, W, C) of uint8 (RGB or RGBA as stored)
+    - img: Array of uint8: (H, W) for a grey image, else (H, W, 3) RGB, or
+      (H, W, 4) RGBA for an image with transparency
     """
     from PIL import Image  # Pillow comes with matplotlib
     with Image.open(filename) as im:
         im.load()
+        if im.mode.startswith('I'):                # 16-bit grey: to 8 bits
+            im = Image.fromarray((np.asarray(im, dtype=np.float64) / 257).clip(0, 255).astype(np.uint8))
+        elif im.mode not in ('L', 'RGB', 'RGBA'):  # palette, 1-bit, CMYK, ...
+            transparent = 'A' in im.getbands() or 'transparency' in im.info
+            im = im.convert('RGBA' if transparent else 'L' if im.mode == '1' else 'RGB')
         if size is not None:
             w, h = im.size
             scale = float(size) / min(w, h)

@@ -184,15 +184,18 @@ class CaptionExplorer:
         return dataset_image(self.data, self.split, self.index)
 
     def image_png(self):
-        """(PNG bytes, note) of the current image, fetched once per image: a
-        change of the sampling settings fetches nothing."""
+        """(PNG bytes, note) of the current image, fetched once per image (a
+        failed fetch is tried again next time): a change of the sampling
+        settings fetches nothing."""
         key = (self.split, self.index)
-        if key not in self._images:
+        if key in self._images:
+            return self._images[key]
+        img, note = self.image()
+        if not note:     # a failure is not kept: the next visit tries again
             if len(self._images) >= IMAGE_CACHE:
                 self._images.pop(next(iter(self._images)))
-            img, note = self.image()
             self._images[key] = png_bytes(img), note
-        return self._images[key]
+        return png_bytes(img), note
 
     def random_image(self):
         """Move to a random image of the current split; returns its index."""

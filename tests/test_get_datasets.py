@@ -516,26 +516,68 @@ def test_second_run_at_the_same_time_is_refused(server, tmp_path, coco_mini):
     assert second.returncode != 0
     assert second.stderr.strip().splitlines() == [
         f"{PROG} another run of get_datasets.sh (process {first.pid}) is already fetching the data "
-        f"into {tmp_path}. Wait for it to finish, or stop it, then run again (if no other run is "
-        f"going, delete {tmp_path}/.coco_captioning.lock)"]
+        f"into {tmp_path}, or a download it started is still going. Wait for it to finish, or stop "
+        "it, then run again"]
     server.throttle = 0.0
     _, err = first.communicate(timeout=30)
     assert first.returncode == 0, err  # the second run took nothing from the first
     assert_dataset_ok(tmp_path, coco_mini)  # and the lock is gone
 
 
+def _dead_pid() -> int:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return gone.pid
+
+
 @pytest.mark.parametrize("pid_file", ["dead process", "empty"])
 def test_lock_of_a_killed_run_is_taken_over(server, tmp_path, coco_mini, pid_file):
+    # with flock the kernel dropped the killed run's lock: the file it left is reused
     lock = tmp_path / ".coco_captioning.lock"
-    lock.mkdir()
-    if pid_file == "dead process":
-        gone = subprocess.Popen(["true"])
-        gone.wait()
-        (lock / "pid").write_text(f"{gone.pid}\n")
+    lock.write_text(f"{_dead_pid()}\n" if pid_file == "dead process" else "")
     result = run(server.url, tmp_path)
     assert result.returncode == 0, result.stderr
+    assert_dataset_ok(tmp_path, coco_mini)   # and the lock file is gone
+
+
+@pytest.mark.parametrize("owner", ["dead process", "empty", "this run"])
+def test_lock_folder_without_flock(server, tmp_path, coco_mini, owner):
+    """Where flock is missing (macOS) the lock is a folder holding the owner's
+    process id; a killed run's folder is taken over, also when this run got
+    the killed run's process id."""
+    dest = tmp_path / "data"
+    lock = dest / ".coco_captioning.lock.d"
+    lock.mkdir(parents=True)
+    if owner == "dead process":
+        (lock / "pid").write_text(f"{_dead_pid()}\n")
+    path = restricted_path(tmp_path, {"flock"})
+    if owner == "this run":   # the script runs as the very process whose id the lock holds
+        env = {k: v for k, v in os.environ.items() if k != "COCO_CAPTIONING_SHA256"}
+        env.update(COCO_CAPTIONING_URL=server.url, CS231N_DATASETS_DIR=str(dest), PATH=path,
+                   NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+        result = subprocess.run(["bash", "-c", 'echo $$ > "$1/pid"; exec bash "$2"', "_", str(lock), str(SCRIPT)],
+                                env=env, capture_output=True, text=True, timeout=60)
+    else:
+        result = run(server.url, dest, PATH=path)
+    assert result.returncode == 0, result.stderr
     assert "removing the lock of an earlier run that was killed outright" in result.stdout
-    assert_dataset_ok(tmp_path, coco_mini)
+    assert_dataset_ok(dest, coco_mini)
+
+
+def test_second_run_without_flock_is_refused_too(server, tmp_path):
+    lock = tmp_path / ".coco_captioning.lock.d"
+    lock.mkdir()
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        (lock / "pid").write_text(f"{sleeper.pid}\n")
+        tools = tmp_path.parent / (tmp_path.name + "-tools")
+        tools.mkdir()
+        result = run(server.url, tmp_path, PATH=restricted_path(tools, {"flock"}))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert result.returncode != 0 and f"another run of get_datasets.sh (process {sleeper.pid})" in result.stderr
+    assert server.requests == []
 
 
 def test_help_and_unknown_argument(tmp_path):

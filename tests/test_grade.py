@@ -81,6 +81,15 @@ BEAM_SAMPLE = '''
 def _sample_by_beam(self, features, max_length=30, **options):
     return self._beam_search(self._check_features(features), max_length, 1)
 CaptioningRNN.sample = _sample_by_beam
+
+# a loss that uses a sampling helper (odd, but allowed): it passes only if the
+# helpers are back once the sample checks are over (the LSTM loss part runs
+# after sample_rnn)
+_solution_loss = CaptioningRNN.loss
+def _loss_using_a_helper(self, features, captions):
+    self._step_log_probs(np.zeros(1, dtype=int), *self._initial_state(self._check_features(features)[:1]))
+    return _solution_loss(self, features, captions)
+CaptioningRNN.loss = _loss_using_a_helper
 '''
 CRASH_IN_FUNCTION = '''
 def lstm_step_backward(dnext_h, dnext_c, cache):
@@ -616,8 +625,11 @@ def test_sample_cannot_lean_on_the_given_beam_search(graded):
         reasons = _reasons(graded, 'beam_sample', part)
         assert reasons and all('called the given _beam_search, which the grader switches off' in r
                                for r in reasons), reasons
-    # the helpers are back for the other parts: the loss parts of that submission passed
-    assert float(graded['rows']['beam_sample']['captioning_loss_rnn']) == POINTS['captioning_loss_rnn']
+    # the helpers are back for the other parts: the loss parts, whose loss calls one, passed
+    parts = [p['name'] for p in CONFIG['parts']]
+    assert parts.index('sample_rnn') < parts.index('captioning_loss_lstm')
+    for part in ('captioning_loss_rnn', 'captioning_loss_lstm'):
+        assert float(graded['rows']['beam_sample'][part]) == POINTS[part], part
 
 
 def test_no_second_round_runs_code_that_timed_out(graded):
@@ -813,6 +825,8 @@ def test_regrading_one_student_keeps_the_class(graded, tmp_path):
     assert '--merge' in refused.stderr and '--replace' in refused.stderr
     assert {f.name: f.read_bytes() for f in results.rglob('*') if f.is_file()} == before   # untouched
 
+    # feedback written by an older version, with the review flags in it: rewritten from the record
+    (fb / 'sys_exit.txt').write_text(before['sys_exit.txt'].decode() + '\nFor the instructor to review: ...\n')
     merged = subprocess.run(cmd + ['--merge'], capture_output=True, text=True)
     assert merged.returncode == 0, merged.stderr
     assert 'kept %d student(s) of the earlier run' % (len(CLASS) - 1) in merged.stdout
@@ -888,3 +902,7 @@ def test_students_are_named_after_their_file_or_folder(tmp_path):
     (tmp_path / 'late' / 'alice.zip').write_bytes(b'')
     assert grade.unique_names([tmp_path / 'alice.zip', tmp_path / 'late' / 'alice.zip', tmp_path / 'frank']) \
         == ['alice', 'alice-2', 'frank']
+    # a NAME-2 that another submission already has is not given twice
+    (tmp_path / 'alice-2.zip').write_bytes(b'')
+    assert grade.unique_names([tmp_path / 'alice.zip', tmp_path / 'late' / 'alice.zip', tmp_path / 'alice-2.zip']) \
+        == ['alice', 'alice-3', 'alice-2']

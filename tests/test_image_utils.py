@@ -131,3 +131,20 @@ def test_load_image_reads_a_file_and_scales_its_shorter_side(tmp_path):
     assert load_image(str(tmp_path / 'grey.png'), size=80).shape == (80, 200)
     with pytest.raises(FileNotFoundError):
         load_image(str(tmp_path / 'missing.png'))
+
+
+def test_load_image_gives_uint8_pixels_whatever_the_file_mode(tmp_path):
+    from PIL import Image
+    from cs231n.image_utils import load_image
+    rgb = np.zeros((10, 20, 3), dtype=np.uint8)
+    rgb[:, 10:] = (200, 30, 30)
+    Image.fromarray(rgb).convert('P', palette=Image.ADAPTIVE, colors=4).save(tmp_path / 'palette.png')
+    Image.fromarray(rgb[:, :, 0] > 100).save(tmp_path / 'onebit.png')
+    Image.fromarray((rgb[:, :, 0].astype(np.uint16) * 257)).save(tmp_path / 'sixteen.png')
+    palette = load_image(str(tmp_path / 'palette.png'))
+    assert palette.dtype == np.uint8 and palette.shape == (10, 20, 3)
+    assert tuple(palette[0, 15]) == (200, 30, 30) and tuple(palette[0, 0]) == (0, 0, 0)
+    onebit = load_image(str(tmp_path / 'onebit.png'))
+    assert onebit.dtype == np.uint8 and onebit.shape == (10, 20) and onebit[0, 15] == 255 and onebit[0, 0] == 0
+    sixteen = load_image(str(tmp_path / 'sixteen.png'))
+    assert sixteen.dtype == np.uint8 and sixteen[0, 15] == 200 and sixteen[0, 0] == 0

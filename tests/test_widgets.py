@@ -124,9 +124,11 @@ def test_images_are_fetched_once_and_the_split_renders_once(explorer):
     ui['index'].value = 3
     ui['index'].value = 0                           # seen before: from the cache
     assert fetched == [('val', 0), ('val', 3)]
+    ui['split'].value = 'train'
+    ui['index'].value = 5                           # past the last of the 4 val images
     rendered.clear()
-    ui['split'].value = 'train'                     # the slider moves too: one refresh all the same
-    assert len(rendered) == 1 and fetched[-1] == ('train', 0)
+    ui['split'].value = 'val'                       # the slider moves back too: one refresh all the same
+    assert len(rendered) == 1 and explorer.index == 3 and 'val image 3' in ui['note'].value
 
 
 def test_cut_captions_and_missing_references_are_said(explorer):
@@ -135,3 +137,18 @@ def test_cut_captions_and_missing_references_are_said(explorer):
     explorer.data['val_image_idxs'][:] = 0          # only image 0 has captions now
     explorer.index = 2
     assert 'none in the loaded data' in explorer.render()
+
+
+def test_a_failed_image_is_tried_again(explorer, tmp_path):
+    path = explorer.data['val_images'][1]
+    hidden = path + '.away'
+    import os
+    os.rename(path, hidden)
+    explorer.widget()
+    ui = explorer._ui
+    ui['index'].value = 1
+    assert 'could not be loaded' in ui['note'].value
+    os.rename(hidden, path)
+    ui['index'].value = 0
+    ui['index'].value = 1
+    assert 'could not be loaded' not in ui['note'].value

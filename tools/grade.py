@@ -86,13 +86,16 @@ def kill_group(proc):
 
 
 TOKEN_VAR = 'CS231N_GRADE_RUN'    # in the environment of each runner, with a value of its own
+RUN_ID = secrets.token_hex(4)     # the start of every value of this grading run
 
 
 def kill_leftovers(token):
-    """Kill the processes whose environment holds this runner's token: those a
-    submission started and left behind, in a session of their own too (Linux;
-    a process that clears its environment escapes). Returns how many."""
-    mark, killed = ('%s=%s' % (TOKEN_VAR, token)).encode() + b'\0', 0
+    """Kill the processes whose environment holds this runner's token (or,
+    given RUN_ID, any runner's of this grading run): those a submission
+    started and left behind, in a session of their own too (Linux; a process
+    that clears its environment escapes). Returns how many."""
+    mark = ('%s=%s' % (TOKEN_VAR, token)).encode() + (b'' if token == RUN_ID else b'\0')
+    killed = 0
     for environ in Path('/proc').glob('[0-9]*/environ'):
         try:
             pid = int(environ.parent.name)
@@ -305,7 +308,7 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
         spec_path = ws / '_grading' / 'jobs.json'
         spec_path.write_text(json.dumps(spec), encoding='utf-8')
         r, w = os.pipe()
-        env[TOKEN_VAR] = secrets.token_hex(8)
+        env[TOKEN_VAR] = RUN_ID + secrets.token_hex(8)
         try:
             proc = subprocess.Popen([python, '-I', str(ws / '_grading' / 'runner.py'), str(spec_path), str(w)],
                                     cwd=ws, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -479,13 +482,17 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
 
 def unique_names(paths):
     """One name per submission; two that would share one become NAME and
-    NAME-2 (said by main)."""
-    seen, out = {}, []
-    for p in paths:
-        base = student_name(p)
-        n = seen.get(base, 0) + 1
-        seen[base] = n
-        out.append(base if n == 1 else '%s-%d' % (base, n))
+    NAME-2 (or the next number that no other submission has; said by main)."""
+    bases = [student_name(p) for p in paths]
+    taken, out = set(bases), []
+    seen = set()
+    for base in bases:
+        name, n = base, 1
+        while name in seen or (name != base and name in taken):
+            n += 1
+            name = '%s-%d' % (base, n)
+        seen.add(name)
+        out.append(name)
     return out
 
 
@@ -564,6 +571,7 @@ def main(argv=None):
                 for proc in list(LIVE):
                     kill_group(proc)
             ex.shutdown(wait=True, cancel_futures=True)
+            kill_leftovers(RUN_ID)
             print('grade: interrupted; nothing written', file=sys.stderr)
             return 130
         ex.shutdown(wait=True)

@@ -98,8 +98,9 @@ def parts_summary(parts):
 def write_reports(grades, parts, out_csv, kept=()):
     """Write the CSV, the JSON, the review file and a feedback file for each
     of `grades`. `kept`: JSON records of students graded earlier, kept as they
-    are (their feedback files too). Any other feedback file in the folder is
-    of a student in neither and is removed, lest it be handed back by mistake.
+    are (their feedback files are written again from them). Any other feedback
+    file in the folder is of a student in neither and is removed, lest it be
+    handed back by mistake.
     Returns (feedback folder, number of files removed)."""
     out_csv, json_path, fb, review = report_paths(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +117,7 @@ def write_reports(grades, parts, out_csv, kept=()):
     stale = sorted(f for f in fb.glob('*.txt') if f.name not in current)
     for f in stale:
         f.unlink()
-    for g in grades:
+    for g in everyone:   # the kept students' too: the same text, or today's form of it
         (fb / (g['student'] + '.txt')).write_text(feedback_text(g, parts), encoding='utf-8')
     review.write_text(review_text(everyone), encoding='utf-8')
     details = {'parts': parts_summary(parts), 'students': everyone}

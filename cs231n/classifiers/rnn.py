@@ -106,9 +106,13 @@ class CaptioningRNN:
                              'it): build the model as before and call CaptioningSolver.load_checkpoint'
                              % path)
         info, params = state['model'], state['params']
-        model = cls(info['word_to_idx'], input_dim=params['W_proj'].shape[0],
-                    wordvec_dim=params['W_embed'].shape[1], hidden_dim=params['Wh'].shape[0],
-                    cell_type=info['cell_type'], dtype=np.dtype(info['dtype']).type)
+        seed = np.random.get_state()     # the new model's random start is thrown away: leave
+        try:                             # the global random state as it was
+            model = cls(info['word_to_idx'], input_dim=params['W_proj'].shape[0],
+                        wordvec_dim=params['W_embed'].shape[1], hidden_dim=params['Wh'].shape[0],
+                        cell_type=info['cell_type'], dtype=np.dtype(info['dtype']).type)
+        finally:
+            np.random.set_state(seed)
         if set(params) != set(model.params):
             raise ValueError('%s holds parameters %s, not those of a CaptioningRNN (%s)'
                              % (path, sorted(params), sorted(model.params)))
