@@ -259,3 +259,17 @@ def test_other_datasets_of_the_captions_file_are_loaded_too(coco_mini, tmp_path)
         f['train_extra'] = np.arange(3)
     data = load_coco_data(folder)
     assert np.array_equal(data['train_extra'], np.arange(3))
+
+
+def test_check_location_warns_about_another_copy_of_the_package(tmp_path, monkeypatch, capsys):
+    import cs231n
+    monkeypatch.chdir(cs231n.ROOT / 'notebooks')          # where the notebooks run
+    assert cs231n.check_location() is True and capsys.readouterr().out == ''
+    monkeypatch.chdir(cs231n.ROOT)                        # the grader's workspace root
+    assert cs231n.check_location() is True
+    (tmp_path / 'notebooks').mkdir()
+    monkeypatch.chdir(tmp_path / 'notebooks')             # a release whose notebooks import this copy
+    assert cs231n.check_location() is False
+    out = capsys.readouterr().out
+    assert out.startswith('WARNING: the cs231n package comes from %s' % (cs231n.ROOT / 'cs231n'))
+    assert str(tmp_path) in out and 'bash scripts/setup.sh' in out

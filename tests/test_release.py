@@ -351,6 +351,9 @@ def test_released_notebooks_fail_only_at_student_parts(rel, name, coco_mini, mon
             assert err is None, (i, errors and errors[0].evalue, cell.source[:300])
             seen['ok'] += 1
     assert seen['ok'] >= 2 and seen['NotImplementedError'] >= 6, seen
+    # the released package ran, not the solution installed in this environment, and the setup cell says nothing
+    setup = next(c for c in nb.cells if c.cell_type == 'code' and 'check_location' in c.source)
+    assert not any('WARNING' in o.get('text', '') for o in setup.outputs), setup.outputs
 
 
 def test_hidden_and_visible_checks_of_the_release_all_fail_not_implemented(rel, tmp_path):

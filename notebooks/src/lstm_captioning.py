@@ -23,6 +23,8 @@ import time
 import numpy as np
 import matplotlib.pyplot as plt
 
+import cs231n
+cs231n.check_location()   # warns if another copy of cs231n/ would run instead of yours
 from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
                                    model_gradient_errors, CAPTIONING_GRAD_PATHS)
 from cs231n.rnn_layers import *

@@ -6,9 +6,10 @@
 # the model that puts them together lives in `cs231n/classifiers/rnn.py`.
 #
 # After every function you write there is a check cell. It compares your code
-# with expected values or with a numerical gradient, prints one `PASS` line, and
-# stops with a message (and a hint) when something is wrong. Run the cells from
-# top to bottom; if you edit `cs231n/`, the autoreload below picks up the change.
+# with expected values or with a numerical gradient, prints a `PASS` line per
+# value, and stops with a message (and a hint) when something is wrong. Run the
+# cells from top to bottom; if you edit `cs231n/`, the autoreload below picks up
+# the change.
 #
 # Letters used for shapes throughout:
 #
@@ -28,6 +29,8 @@ import time
 import numpy as np
 import matplotlib.pyplot as plt
 
+import cs231n
+cs231n.check_location()   # warns if another copy of cs231n/ would run instead of yours
 from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
                                    model_gradient_errors, CAPTIONING_GRAD_PATHS)
 from cs231n.rnn_layers import *
