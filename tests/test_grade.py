@@ -3,6 +3,7 @@ parallel: the solution, the release, deliberately broken ones, a cheater, and
 submissions that hang, crash, exit, run out of memory or flood the output.
 Also the students' collect step (collect_submission.sh)."""
 import csv
+import inspect
 import json
 import re
 import os
@@ -25,6 +26,8 @@ LAYERS, MODEL = 'cs231n/rnn_layers.py', 'cs231n/classifiers/rnn.py'
 
 sys.path.insert(0, str(REPO / 'tools'))
 import grade  # noqa: E402
+sys.path.insert(0, str(REPO / 'grading'))
+import plain_reference as plain  # noqa: E402
 import release  # noqa: E402
 
 CONFIG = grade.load_config(REPO / 'grading' / 'config.toml', release.solution_notebooks())
@@ -126,7 +129,8 @@ def helper(:
 
 # A correct implementation written the plain way a student would (loops over
 # steps calling the step functions, the full score array with the mask, a
-# sampling loop without early exit): it must score full marks too.
+# sampling loop without early exit): it must score full marks too. Its sequence
+# passes are those of grading/plain_reference.py, the TA's plain solution.
 NAIVE_LAYERS = '''
 def rnn_step_forward(x, prev_h, Wx, Wh, b):
     next_h = np.tanh(prev_h.dot(Wh) + x.dot(Wx) + b)
@@ -143,32 +147,6 @@ def rnn_step_backward(dnext_h, cache):
     dWh = prev_h.T.dot(dz)
     db = np.sum(dz, axis=0)
     return dx, dprev_h, dWx, dWh, db
-
-
-def rnn_forward(x, h0, Wx, Wh, b):
-    N, T, D = x.shape
-    H = h0.shape[1]
-    h = np.zeros((N, T, H))
-    caches = []
-    prev = h0
-    for t in range(T):
-        prev, c = rnn_step_forward(x[:, t, :], prev, Wx, Wh, b)
-        h[:, t, :] = prev
-        caches.append(c)
-    return h, caches
-
-
-def rnn_backward(dh, cache):
-    N, T, H = dh.shape
-    D = cache[0][0].shape[1]
-    dx = np.zeros((N, T, D))
-    dWx = np.zeros((D, H)); dWh = np.zeros((H, H)); db = np.zeros(H)
-    dprev = np.zeros((N, H))
-    for t in reversed(range(T)):
-        dxt, dprev, dWxt, dWht, dbt = rnn_step_backward(dh[:, t, :] + dprev, cache[t])
-        dx[:, t, :] = dxt
-        dWx += dWxt; dWh += dWht; db += dbt
-    return dx, dprev, dWx, dWh, db
 
 
 def word_embedding_forward(x, W):
@@ -206,30 +184,8 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     da = np.concatenate([dc * g * i * (1 - i), dc * prev_c * f * (1 - f),
                          dnext_h * t * o * (1 - o), dc * i * (1 - g ** 2)], axis=1)
     return da.dot(Wx.T), da.dot(Wh.T), dc * f, x.T.dot(da), prev_h.T.dot(da), da.sum(0)
-
-
-def lstm_forward(x, h0, Wx, Wh, b):
-    N, T, D = x.shape
-    H = h0.shape[1]
-    h = np.zeros((N, T, H)); caches = []
-    prev_h, prev_c = h0, np.zeros_like(h0)
-    for t in range(T):
-        prev_h, prev_c, c = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
-        h[:, t] = prev_h
-        caches.append(c)
-    return h, caches
-
-
-def lstm_backward(dh, cache):
-    N, T, H = dh.shape
-    D = cache[0][0].shape[1]
-    dx = np.zeros((N, T, D)); dWx = np.zeros((D, 4*H)); dWh = np.zeros((H, 4*H)); db = np.zeros(4*H)
-    dprev_h = np.zeros((N, H)); dprev_c = np.zeros((N, H))
-    for t in reversed(range(T)):
-        dxt, dprev_h, dprev_c, a, bb, c = lstm_step_backward(dh[:, t] + dprev_h, dprev_c, cache[t])
-        dx[:, t] = dxt; dWx += a; dWh += bb; db += c
-    return dx, dprev_h, dWx, dWh, db
-'''
+''' + '\n\n' + '\n\n'.join(inspect.getsource(f) for f in (   # the sequence passes: the plain reference's
+    plain.rnn_forward, plain.rnn_backward, plain.lstm_forward, plain.lstm_backward))
 NAIVE_MODEL = '''
 def _naive_loss(self, features, captions):
     captions_in = captions[:, :-1]

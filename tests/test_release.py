@@ -316,7 +316,7 @@ def test_every_student_function_raises_not_implemented(rel):
 STUDENT_CODE = re.compile(r'\b(rnn_step_forward|rnn_step_backward|rnn_forward|rnn_backward|'
                           r'word_embedding_forward|word_embedding_backward|lstm_step_forward|'
                           r'lstm_step_backward|lstm_forward|lstm_backward)\(|\.loss\(|\.sample\(|\.train\(\)'
-                          r'|evaluate_bleu\(|model_gradient_errors\('
+                          r'|evaluate_bleu\(|model_gradient_errors\(|check_tiny_sample\('
                           r'|# =+ TODO: ')
 
 

@@ -36,6 +36,7 @@ from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradi
 from cs231n.rnn_layers import *
 from cs231n.captioning_solver import CaptioningSolver
 from cs231n.classifiers.rnn import CaptioningRNN
+from cs231n.checks import check_tiny_sample
 from cs231n.coco_utils import load_coco_data, sample_coco_minibatch, decode_captions
 from cs231n.image_utils import image_from_url, dataset_image
 
@@ -630,23 +631,11 @@ print('PASS sample: shape (N, max_length), first word in column 0, <NULL> after 
 # steps, and the last one runs to `max_length` without an `<END>`.
 
 # %%
-tiny_words = {'<NULL>': 0, '<START>': 1, '<END>': 2, 'a': 3, 'cat': 4, 'dog': 5, 'on': 6, 'mat': 7}
-tiny_model = CaptioningRNN(tiny_words, input_dim=4, wordvec_dim=3, hidden_dim=5,
-                           cell_type='rnn', dtype=np.float64)
-np.random.seed(552)
-for k in sorted(tiny_model.params):
-    tiny_model.params[k] = np.random.randn(*tiny_model.params[k].shape)
-tiny_features = np.random.randn(3, 4)
-tiny_caps = tiny_model.sample(tiny_features, max_length=6)
+# the captions of a tiny rnn model with weights from np.random.seed(552) (cs231n/checks.py)
 expected_caps = np.array([[3, 7, 5, 2, 0, 0], [7, 5, 2, 0, 0, 0], [5, 3, 4, 4, 4, 5]])
-tiny_idx_to_word = {i: w for w, i in tiny_words.items()}
-for row in expected_caps:
-    print('expected:', decode_captions(row, tiny_idx_to_word))
-assert np.array_equal(np.asarray(tiny_caps), expected_caps), (
-    f'sample gave {np.asarray(tiny_caps).tolist()}, expected {expected_caps.tolist()}. Hint: start '
-    'from <START>, feed each step the word picked at the step before, and carry the hidden state '
-    'from step to step.')
-print('PASS sample words: the greedy captions of a tiny fixed model')
+check_tiny_sample('rnn', 552, expected_caps,
+                  'start from <START>, feed each step the word picked at the step before, and '
+                  'carry the hidden state from step to step.')
 
 # %% [markdown]
 # # Going further: train on the whole offline set
