@@ -363,6 +363,27 @@ def test_sequence_layers_match_step_by_step(cell, N, T, D, H):
         assert np.abs(g - w).max() <= 1e-12 * max(np.abs(w).max(), 1.0), name
 
 
+@pytest.mark.parametrize('dtype,tol', [(np.float64, 1e-12), (np.float32, 2e-6)])
+def test_lstm_forward_saturated_gates(dtype, tol):
+    """Pre-activations far beyond where exp overflows (+-1e4): the gates reach
+    exactly 0, 1 or -1, with no warning, as in the step function."""
+    rng = np.random.default_rng(7)
+    N, T, D, H = 3, 4, 5, 6
+    x = (rng.standard_normal((N, T, D)) * 1e3).astype(dtype)
+    x[0, 0] = 0                                          # and some gates near 0.5 / 0
+    h0 = rng.standard_normal((N, H)).astype(dtype)
+    Wx, Wh = (rng.standard_normal(s).astype(dtype) * 10 for s in [(D, 4 * H), (H, 4 * H)])
+    b = rng.standard_normal(4 * H).astype(dtype)
+    with np.errstate(over='raise', invalid='raise', divide='raise'):
+        h, _ = lstm_forward(x, h0, Wx, Wh, b)
+    want, _ = plain.lstm_forward(x.astype(np.float64), h0.astype(np.float64), Wx.astype(np.float64),
+                                 Wh.astype(np.float64), b.astype(np.float64))
+    assert h.dtype == dtype and np.isfinite(h).all()
+    assert np.abs(h - want).max() <= tol, np.abs(h - want).max()
+    # saturated gates were reached: i = o = 1, g = +-1 and f = 0 give |h| = tanh(1); o = 0 gives 0
+    assert np.isclose(np.abs(h), np.tanh(1), rtol=0, atol=tol).any() and (h == 0).any()
+
+
 @pytest.mark.parametrize('cell', ['rnn', 'lstm'])
 @pytest.mark.parametrize('pattern', ['sorted', 'unsorted', 'holes', 'all ended', 'one sample'])
 def test_sequence_backward_with_ended_captions(cell, pattern):
