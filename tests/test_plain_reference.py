@@ -1,6 +1,6 @@
 """grading/plain_reference.py, the plain solution a TA reads, gives the results
 of the package's fast reference solution (its sequence layers are compared
-with the package's in test_rnn_layers.py)."""
+with the package's in test_rnn_fast.py)."""
 import sys
 
 import numpy as np

@@ -1,0 +1,143 @@
+"""The students' collect step (collect_submission.sh) and the grader's checks of
+its inputs and configuration, without grading a class."""
+import json
+import re
+import shutil
+import subprocess
+import time
+import zipfile
+
+import pytest
+
+from grade_class import CONFIG, LAYERS, MODEL, PY, REPO, build_release, grade, release
+
+
+@pytest.fixture(scope='module')
+def release_dir(tmp_path_factory):
+    return build_release(tmp_path_factory.mktemp('release') / 'assignment')
+
+
+# ----------------------------------------------------------------- collect step
+
+def _run_notebooks_fake(work):
+    """Mark every code cell of the notebooks as run, in order, without errors."""
+    for nb_path in (work / 'notebooks').glob('*.ipynb'):
+        nb = json.loads(nb_path.read_text())
+        n = 0
+        for cell in nb['cells']:
+            if cell['cell_type'] == 'code':
+                n += 1
+                cell['execution_count'] = n
+        nb_path.write_text(json.dumps(nb))
+
+
+def test_collect_warns_and_zips_deterministically(release_dir, tmp_path):
+    work = tmp_path / 'assignment'
+    shutil.copytree(release_dir, work)
+    first = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)
+    assert 'never run' in first.stdout and 'still has TODO blocks' in first.stdout
+    # the sampling cells of both notebooks hold a TODO block too
+    assert first.stdout.count('still has a TODO block') == 2 and 'section "Test-time sampling"' in first.stdout
+    data1 = (work / 'submission.zip').read_bytes()
+    time.sleep(1.1)   # a zip with timestamps would now differ
+    subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, check=True)
+    assert (work / 'submission.zip').read_bytes() == data1
+    names = zipfile.ZipFile(work / 'submission.zip').namelist()
+    code = sorted(p.relative_to(work).as_posix() for p in (work / 'cs231n').rglob('*.py'))
+    assert names == sorted(code + ['notebooks/LSTM_Captioning.ipynb', 'notebooks/RNN_Captioning.ipynb'])
+
+    # the solution put in, the notebooks' TODO blocks filled, the notebooks "run": no warning at all;
+    # a block whose raise line was replaced is done, though its comments are still there
+    shutil.copy(REPO / MODEL, work / MODEL)
+    layers = (work / LAYERS).read_text()
+    assert layers.count('TODO: ') == 10
+    (work / LAYERS).write_text(re.sub(r'raise NotImplementedError\(.*\)', 'pass', layers))
+    for nb_path in (work / 'notebooks').glob('*.ipynb'):
+        nb = json.loads(nb_path.read_text())
+        for cell in nb['cells']:
+            src = ''.join(cell['source'])
+            if 'TODO: ' in src:
+                cell['source'] = re.sub(r'raise NotImplementedError\(.*\)', 'pass', src)
+        nb_path.write_text(json.dumps(nb))
+    _run_notebooks_fake(work)
+    clean = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)
+    assert 'WARNING' not in clean.stdout and 'all notebooks were run without errors' in clean.stdout
+
+    # an error output in a cell is reported
+    nb_path = work / 'notebooks' / 'RNN_Captioning.ipynb'
+    nb = json.loads(nb_path.read_text())
+    code_cells = [c for c in nb['cells'] if c['cell_type'] == 'code']
+    code_cells[3]['outputs'] = [{'output_type': 'error', 'ename': 'AssertionError', 'evalue': '', 'traceback': []}]
+    nb_path.write_text(json.dumps(nb))
+    bad = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)
+    assert 'code cell 4, section "Vanilla RNN: step forward" (AssertionError)' in bad.stdout
+
+
+def test_review_flags_catch_reaching_for_the_reference():
+    cheat = (b"from cs231n.image_utils import sys as _s\n"
+             b"def rnn_step_forward(x, prev_h, Wx, Wh, b):\n"
+             b"    ref = [m for n, m in _s.modules.items() if n.startswith('_ref_')][0]\n"
+             b"    return getattr(ref.rnn_layers, 'rnn_step_forward')(x, prev_h, Wx, Wh, b)\n")
+    flags = grade.review_flags({LAYERS: cheat})
+    assert flags == [LAYERS + ' line 1 imports sys from cs231n.image_utils',
+                     LAYERS + " line 3 has the string '_ref_'", LAYERS + ' line 3 uses .modules',
+                     LAYERS + ' line 4 calls getattr()']
+    # none for the solution, nor for the files as handed out
+    solution = {rel: (REPO / rel).read_bytes() for rel in grade.STUDENT_MODULES.values()}
+    assert grade.review_flags(solution) == []
+    hints = release.load_hints()
+    handed_out = {rel: release.student_python(rel, data.decode(), hints)[0].encode()
+                  for rel, data in solution.items()}
+    assert grade.review_flags(handed_out) == []
+
+
+def test_unmatched_path_is_an_error(tmp_path):
+    proc = subprocess.run([PY, str(REPO / 'tools' / 'grade.py'), str(tmp_path / 'nosuchdir' / '*.zip'),
+                           '--out', str(tmp_path / 'g.csv')], capture_output=True, text=True)
+    assert proc.returncode == 2 and 'no such file or folder' in proc.stderr
+    assert not (tmp_path / 'g.csv').exists()
+
+
+def test_config_errors_are_caught(tmp_path):
+    cfg = (REPO / 'grading' / 'config.toml').read_text()
+    bad = tmp_path / 'config.toml'
+    bad.write_text(cfg.replace('"hidden:rnn_forward_cases"', '"hidden:no_such_check"'))
+    proc = subprocess.run([PY, str(REPO / 'tools' / 'grade.py'), str(tmp_path), '--out', str(tmp_path / 'g.csv'),
+                           '--config', str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and 'no_such_check' in proc.stderr
+
+
+def test_workspace_template_holds_no_solution_code(tmp_path):
+    """A submission's code can import cs231n.*: the workspace's cs231n/ is the
+    package as handed out, so the reference's fast sequence layers
+    (rnn_fast.py) and solved functions are only in the randomly named
+    reference package, where the runner alone imports them from."""
+    snap = release.snapshot()
+    tpl, ref = grade.make_template(tmp_path, CONFIG, snap, snap[1])
+    fast, ref_fast = (tpl / 'cs231n' / 'rnn_fast.py').read_text(), (tpl / ref / 'rnn_fast.py').read_text()
+    assert 'def _lstm_recurrence(' in ref_fast and 'def ' not in fast
+    layers = (tpl / 'cs231n' / 'rnn_layers.py').read_text()
+    assert 'TODO: rnn_forward' in layers and 'rnn_fast import' not in layers
+    assert 'rnn_fast import' in (tpl / ref / 'rnn_layers.py').read_text()
+    assert (tpl / 'cs231n' / 'optim.py').read_bytes() == (REPO / 'cs231n' / 'optim.py').read_bytes()
+
+
+def test_students_are_named_after_their_file_or_folder(tmp_path):
+    for rel, name in [('alice.zip', 'alice'), ('bob/submission.zip', 'bob'),
+                      ('carol/submission (2).zip', 'carol'), ('dan/submission-1.zip', 'dan'),
+                      ('Eve Smith.zip', 'Eve_Smith'), ('frank', 'frank')]:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith('.zip'):
+            path.write_bytes(b'')
+        else:
+            path.mkdir()
+        assert grade.student_name(path) == name, rel
+    (tmp_path / 'late').mkdir()
+    (tmp_path / 'late' / 'alice.zip').write_bytes(b'')
+    assert grade.unique_names([tmp_path / 'alice.zip', tmp_path / 'late' / 'alice.zip', tmp_path / 'frank']) \
+        == ['alice', 'alice-2', 'frank']
+    # a NAME-2 that another submission already has is not given twice
+    (tmp_path / 'alice-2.zip').write_bytes(b'')
+    assert grade.unique_names([tmp_path / 'alice.zip', tmp_path / 'late' / 'alice.zip', tmp_path / 'alice-2.zip']) \
+        == ['alice', 'alice-3', 'alice-2']
