@@ -30,11 +30,9 @@ When --out already holds students not in this run, nothing is graded unless
 alone) says what to do.
 """
 import argparse
-import ast
 import concurrent.futures
 import json
 import os
-import re
 import secrets
 import select
 import shutil
@@ -55,24 +53,11 @@ from grade_reports import (check_out, count_passed, feedback_text, fmt,  # noqa:
                            report_paths, write_reports)
 from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, read_submission,  # noqa: E402,F401
                                review_flags, student_name)
+from grade_config import STUDENT_MODULES, ConfigError, load_config  # noqa: E402
 
-KNOWN_FUNCTIONS = ['rnn_step_forward', 'rnn_step_backward', 'rnn_forward', 'rnn_backward',
-                   'word_embedding_forward', 'word_embedding_backward',
-                   'lstm_step_forward', 'lstm_step_backward', 'lstm_forward', 'lstm_backward',
-                   'CaptioningRNN.loss', 'CaptioningRNN.sample']
-STUDENT_MODULES = {'cs231n.rnn_layers': 'cs231n/rnn_layers.py',
-                   'cs231n.classifiers.rnn': 'cs231n/classifiers/rnn.py',
-                   # handed out empty (the reference's fast sequence layers are
-                   # solution-only); a student may put helpers there
-                   'cs231n.rnn_fast': 'cs231n/rnn_fast.py'}
 OPTIONAL_FILES = {'cs231n/rnn_fast.py'}   # not said in the notes when missing
 REF_FILES = ['__init__.py', 'rnn_layers.py', 'rnn_fast.py', 'classifiers/__init__.py', 'classifiers/rnn.py',
              'gradient_check.py', 'optim.py', 'shapes.py']
-
-
-class ConfigError(Exception):
-    pass
-
 
 STOP = threading.Event()          # set when grading is interrupted: no new runner starts
 LIVE, LIVE_LOCK = set(), threading.Lock()   # the runner processes alive now
@@ -105,111 +90,6 @@ def kill_leftovers(token):
         except (OSError, ValueError):
             pass     # gone already, or not ours to read
     return killed
-
-
-# ----------------------------------------------------------------------------
-# Configuration
-# ----------------------------------------------------------------------------
-
-def hidden_functions():
-    """{function name: module name} of the public functions of grading/hidden_tests/checks_*.py."""
-    found = {}
-    for path in sorted((GRADING / 'hidden_tests').glob('checks_*.py')):
-        tree = ast.parse(path.read_text(encoding='utf-8'), filename=str(path))
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and not node.name.startswith('_'):
-                if node.name in found:
-                    raise ConfigError('hidden check %s is defined twice (%s and %s)'
-                                      % (node.name, found[node.name], path.stem))
-                found[node.name] = path.stem
-    return found
-
-
-def cell_label(nb, i, name):
-    """Where cell i of a notebook is, as a student finds it in JupyterLab: the
-    heading of its section and its number among the section's code cells."""
-    heading, k = None, 0
-    for cell in nb.cells[:i + 1]:
-        if cell.cell_type == 'markdown':
-            titles = [line.lstrip('#').strip() for line in cell.source.splitlines() if line.startswith('#')]
-            if titles:
-                heading, k = titles[-1], 0
-        elif cell.cell_type == 'code':
-            k += 1
-    if heading is None:
-        return '%s, code cell %d' % (name, k)
-    return '%s, section "%s", code cell %d of the section' % (name, heading, k)
-
-
-def load_config(path, notebooks):
-    """The parts, with every check resolved to what the runner needs."""
-    cfg = tomllib.loads(Path(path).read_text(encoding='utf-8'))
-    settings = cfg.get('settings', {})
-    hidden = hidden_functions()
-    setup = {}
-    graded = {v.get('notebook') for v in cfg.get('visible', {}).values()}
-    for name, nb in notebooks.items():
-        cells = [c.source for c in nb.cells if c.cell_type == 'code' and 'def rel_error' in c.source]
-        if cells:
-            setup[name] = cells[0]
-        elif name in graded:  # notebooks without checks (the explorer) need none
-            raise ConfigError('%s has no setup cell (a code cell defining rel_error)' % name)
-    visible = {}
-    for vname, v in cfg.get('visible', {}).items():
-        nb = notebooks.get(v.get('notebook'))
-        if nb is None:
-            raise ConfigError('visible check %s: no notebook %r (there are %s)'
-                              % (vname, v.get('notebook'), ', '.join(notebooks)))
-        hits = [(i, c.source) for i, c in enumerate(nb.cells)
-                if c.cell_type == 'code' and v['cell'] in c.source]
-        if len(hits) != 1:
-            raise ConfigError('visible check %s: %d code cells of %s contain %r (it must be exactly one)'
-                              % (vname, len(hits), v['notebook'], v['cell']))
-        if v.get('inject') and v['inject'] not in hidden:
-            raise ConfigError('visible check %s: inject function %s is not in grading/hidden_tests'
-                              % (vname, v['inject']))
-        i, source = hits[0]
-        visible[vname] = {'kind': 'visible', 'notebook': v['notebook'], 'setup': setup[v['notebook']],
-                          'cell': source, 'label': cell_label(nb, i, v['notebook']),
-                          'inject': v.get('inject')}
-    parts, names = [], set()
-    for p in cfg.get('part', []):
-        name = p.get('name')
-        if not name or name in names or not re.fullmatch(r'[A-Za-z0-9_]+', name):
-            raise ConfigError('part %r: every part needs a unique name of letters, digits and _' % name)
-        names.add(name)
-        functions = list(p.get('functions', []))
-        uses = [f for f in p.get('uses', []) if f not in functions]
-        bad = [f for f in functions + uses if f not in KNOWN_FUNCTIONS]
-        if bad:
-            raise ConfigError('part %s: unknown functions %s (known: %s)'
-                              % (name, bad, ', '.join(KNOWN_FUNCTIONS)))
-        if not p.get('checks'):
-            raise ConfigError('part %s has no checks' % name)
-        jobs = []
-        for check in p['checks']:
-            kind, _, cname = check.partition(':')
-            if kind == 'visible' and cname in visible:
-                job = dict(visible[cname])
-            elif kind == 'hidden' and cname in hidden:
-                job = {'kind': 'hidden', 'check': cname, 'module': hidden[cname]}
-            else:
-                raise ConfigError('part %s: unknown check %r (use visible:NAME from [visible] or '
-                                  'hidden:NAME from grading/hidden_tests)' % (name, check))
-            job.update(id='%s/%s' % (name, check), part=name, name=check, functions=functions,
-                       partial=bool(p.get('partial', False)))
-            jobs.append(job)
-        # the same checks again with the student's own versions of what the
-        # part's functions build on (tried when the first round fails)
-        retry = [dict(j, id=j['id'] + '+own', functions=functions + uses) for j in jobs] if uses else []
-        parts.append({'name': name, 'points': float(p['points']), 'partial': bool(p.get('partial', False)),
-                      'functions': functions, 'uses': uses, 'jobs': jobs, 'retry_jobs': retry})
-    if not parts:
-        raise ConfigError('%s defines no [[part]]' % path)
-    student_files = settings.get('student_files', list(STUDENT_MODULES.values()))
-    if sorted(student_files) != sorted(STUDENT_MODULES.values()):
-        raise ConfigError('settings.student_files must be %s' % sorted(STUDENT_MODULES.values()))
-    return {'parts': parts, 'settings': settings, 'hidden_modules': sorted(set(hidden.values()))}
 
 
 # ----------------------------------------------------------------------------
