@@ -36,7 +36,8 @@ LAYER_NAMES = ['rnn_step_forward', 'rnn_step_backward', 'rnn_forward', 'rnn_back
 METHOD_NAMES = ['loss', 'sample']
 # Given methods that decode captions step by step (temperature sampling, beam
 # search): greedy sampling is beam search of width 1, so while a check runs
-# the student's sample they are switched off, and calling them fails.
+# the student's sample they are switched off, and calling them fails (the
+# notebooks' sampling check does the same: cs231n/checks.py).
 SAMPLING_HELPERS = ['_sample_options', '_step_log_probs', '_sample_temperature', '_beam_search']
 LAYERS, MODEL = 'cs231n.rnn_layers', 'cs231n.classifiers.rnn'
 MODULE_OF = dict([(n, LAYERS) for n in LAYER_NAMES] + [('CaptioningRNN.' + m, MODEL) for m in METHOD_NAMES])
@@ -190,8 +191,8 @@ def main():
 
     def switched_off(name):
         def refuse(self, *args, **kwargs):
-            raise RuntimeError('CaptioningRNN.sample called the given %s, which the grader switches off '
-                               'while it checks sample: write the greedy loop in sample itself' % name)
+            raise RuntimeError('CaptioningRNN.sample called the given %s, which the checks and the grader '
+                               'switch off while they run sample: write the greedy loop in sample itself' % name)
         return refuse
 
     def problem_with(functions):

@@ -145,3 +145,27 @@ def test_word_probs_stops_once_every_caption_is_over():
     p = m.word_probs(f, caps)
     assert len(calls) == 2 and p.shape == (3, 500)
     assert (p[:, :1] > 0).all() and p[1, 1] > 0 and not p[:, 2:].any() and p[0, 1] == p[2, 1] == 0
+
+
+def test_the_notebooks_sample_check_refuses_the_given_beam_search(monkeypatch):
+    """check_tiny_sample switches the given decoders off while it runs sample,
+    as the grader does (the same list), so a sample that leans on the beam
+    search fails in the notebook, with why; afterwards they work again."""
+    import sys
+    from conftest import REPO
+    from cs231n import checks
+    sys.path.insert(0, str(REPO / 'grading'))
+    import runner
+    assert list(checks.SAMPLING_HELPERS) == runner.SAMPLING_HELPERS
+
+    m = bigram_model(TABLE)
+    expected = m.sample(np.zeros((3, 3)), max_length=4)   # any captions: the check must fail before comparing
+
+    def sample_by_beam(self, features, max_length=30, **options):
+        return self._beam_search(features, max_length, 1)
+    monkeypatch.setattr(CaptioningRNN, 'sample', sample_by_beam)
+    with pytest.raises(RuntimeError, match='called the given _beam_search.*write the greedy loop'):
+        checks.check_tiny_sample('rnn', 0, expected, 'hint')
+    assert m.sample(np.zeros((2, 3)), max_length=4).shape == (2, 4)   # the decoders are back
+    for name in checks.SAMPLING_HELPERS:
+        assert getattr(CaptioningRNN, name).__name__ == name
