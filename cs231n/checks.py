@@ -5,7 +5,8 @@ import numpy as np
 
 # The given methods that decode captions step by step. Greedy sampling is
 # beam search of width 1, so while a check runs sample they are switched off
-# (as the grader does): sample must hold the greedy loop itself.
+# (here and in the grader, grading/runner.py): sample must hold the greedy
+# loop itself.
 SAMPLING_HELPERS = ('_sample_options', '_step_log_probs', '_sample_temperature', '_beam_search')
 
 TINY_WORDS = {'<NULL>': 0, '<START>': 1, '<END>': 2, 'a': 3, 'cat': 4, 'dog': 5, 'on': 6, 'mat': 7}
@@ -44,17 +45,19 @@ def check_tiny_sample(cell_type, seed, expected, hint):
     return captions
 
 
+def switched_off(name):
+    """A stand-in for the sampling helper `name` that raises a RuntimeError saying why."""
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError('CaptioningRNN.sample called the given %s, which the checks and the grader '
+                           'switch off while they run sample: write the greedy loop in sample itself' % name)
+    return refuse
+
+
 @contextlib.contextmanager
 def given_sampling_off(cls):
     """Within the block, calling one of cls's SAMPLING_HELPERS raises a
     RuntimeError that says why; they are put back afterwards."""
     given = {m: vars(cls)[m] for m in SAMPLING_HELPERS if m in vars(cls)}
-
-    def switched_off(name):
-        def refuse(self, *args, **kwargs):
-            raise RuntimeError('CaptioningRNN.sample called the given %s, which the checks and the grader '
-                               'switch off while they run sample: write the greedy loop in sample itself' % name)
-        return refuse
     try:
         for m in given:
             setattr(cls, m, switched_off(m))

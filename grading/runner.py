@@ -34,11 +34,6 @@ LAYER_NAMES = ['rnn_step_forward', 'rnn_step_backward', 'rnn_forward', 'rnn_back
                'sigmoid', 'affine_forward', 'affine_backward', 'temporal_affine_forward',
                'temporal_affine_backward', 'temporal_softmax_loss']
 METHOD_NAMES = ['loss', 'sample']
-# Given methods that decode captions step by step (temperature sampling, beam
-# search): greedy sampling is beam search of width 1, so while a check runs
-# the student's sample they are switched off, and calling them fails (the
-# notebooks' sampling check does the same: cs231n/checks.py).
-SAMPLING_HELPERS = ['_sample_options', '_step_log_probs', '_sample_temperature', '_beam_search']
 LAYERS, MODEL = 'cs231n.rnn_layers', 'cs231n.classifiers.rnn'
 MODULE_OF = dict([(n, LAYERS) for n in LAYER_NAMES] + [('CaptioningRNN.' + m, MODEL) for m in METHOD_NAMES])
 
@@ -146,9 +141,15 @@ def main():
     ref_layers = importlib.import_module(ref + '.rnn_layers')
     ref_model = importlib.import_module(ref + '.classifiers.rnn')
     for name in ['cs231n', 'cs231n.classifiers', 'cs231n.gradient_check', 'cs231n.optim',
-                 'cs231n.coco_utils', 'cs231n.captioning_solver', 'cs231n.image_utils']:
+                 'cs231n.coco_utils', 'cs231n.captioning_solver', 'cs231n.image_utils', 'cs231n.checks']:
         importlib.import_module(name)
     optim = sys.modules['cs231n.optim']
+    # The given methods that decode captions step by step (temperature sampling,
+    # beam search): greedy sampling is beam search of width 1, so while a check
+    # runs the student's sample they are switched off, and calling them fails,
+    # as in the notebooks' sampling check (cs231n/checks.py).
+    checks = sys.modules['cs231n.checks']
+    sampling_helpers, switched_off = checks.SAMPLING_HELPERS, checks.switched_off
 
     # The student's modules, each replaced by the reference when it cannot be imported.
     broken = dict(spec.get('broken', {}))
@@ -187,13 +188,7 @@ def main():
         student[name] = getattr(s_layers, name, missing)
     for m in METHOD_NAMES:
         student['CaptioningRNN.' + m] = getattr(Model, m, missing)
-    given = {m: vars(Model)[m] for m in SAMPLING_HELPERS if m in vars(Model)}
-
-    def switched_off(name):
-        def refuse(self, *args, **kwargs):
-            raise RuntimeError('CaptioningRNN.sample called the given %s, which the checks and the grader '
-                               'switch off while they run sample: write the greedy loop in sample itself' % name)
-        return refuse
+    given = {m: vars(Model)[m] for m in sampling_helpers if m in vars(Model)}
 
     def problem_with(functions):
         for f in functions:
@@ -213,7 +208,7 @@ def main():
         for m in METHOD_NAMES:
             f = 'CaptioningRNN.' + m
             setattr(Model, m, student[f] if f in functions else getattr(ref_model.CaptioningRNN, m))
-        for m in SAMPLING_HELPERS:
+        for m in sampling_helpers:
             if 'CaptioningRNN.sample' in functions:
                 setattr(Model, m, switched_off(m))
             elif m in given:
