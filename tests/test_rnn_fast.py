@@ -17,6 +17,7 @@ from conftest import REPO
 
 sys.path.insert(0, str(REPO / 'grading'))
 import plain_reference as plain  # noqa: E402  the plain step-by-step solution
+from cs231n import rnn_fast as fast  # noqa: E402
 
 
 # --------------------------------------- sequences whose captions have ended
@@ -49,10 +50,13 @@ def test_sequence_layers_match_step_by_step(cell, N, T, D, H):
         assert np.abs(g - w).max() <= 1e-12 * max(np.abs(w).max(), 1.0), name
 
 
+@pytest.mark.parametrize('way', ['exp', 'tanh'])
 @pytest.mark.parametrize('dtype,tol', [(np.float64, 1e-12), (np.float32, 2e-6)])
-def test_lstm_forward_saturated_gates(dtype, tol):
+def test_lstm_forward_saturated_gates(dtype, tol, way, monkeypatch):
     """Pre-activations far beyond where exp overflows (+-1e4): the gates reach
-    exactly 0, 1 or -1, with no warning, as in the step function."""
+    exactly 0, 1 or -1, with no warning, as in the step function, whichever
+    way the gate activations are computed."""
+    monkeypatch.setitem(fast._FAST_TANH, np.dtype(dtype), way == 'tanh')
     rng = np.random.default_rng(7)
     N, T, D, H = 3, 4, 5, 6
     x = (rng.standard_normal((N, T, D)) * 1e3).astype(dtype)
@@ -68,6 +72,32 @@ def test_lstm_forward_saturated_gates(dtype, tol):
     assert np.abs(h - want).max() <= tol, np.abs(h - want).max()
     # saturated gates were reached: i = o = 1, g = +-1 and f = 0 give |h| = tanh(1); o = 0 gives 0
     assert np.isclose(np.abs(h), np.tanh(1), rtol=0, atol=tol).any() and (h == 0).any()
+
+
+@pytest.mark.parametrize('way', ['exp', 'tanh'])
+@pytest.mark.parametrize('dtype,ulps', [(np.float32, 2.5), (np.float64, 2.5)])
+def test_gate_activations_both_ways(dtype, ulps, way, monkeypatch):
+    """sigmoid for i, f, o and tanh for g, against float64 (float32) or
+    exact-formula (float64) references, from tiny to saturated inputs: within
+    a few roundings of 1 either way the package may pick."""
+    monkeypatch.setitem(fast._FAST_TANH, np.dtype(dtype), way == 'tanh')
+    rng = np.random.default_rng(3)
+    a = np.concatenate([rng.standard_normal(3000) * 4, np.linspace(-60, 60, 1001),
+                        [0.0, 1e-8, -1e-8, 100.0, -100.0, 1e4, -1e4]])
+    a = np.broadcast_to(a, (4, 2, a.size)).astype(dtype)
+    with np.errstate(all='raise'):
+        got = fast._gate_activations(a.copy())
+    a64 = a.astype(np.float64)
+    want = np.concatenate([0.5 + 0.5 * np.tanh(a64[:3] / 2), np.tanh(a64[3:])])
+    assert got.dtype == dtype
+    err = np.abs(got - want).max()
+    assert err <= ulps * np.finfo(dtype).eps, f'{way}: largest error {err:.2e}'
+    assert (got[:3] >= 0).all() and (got[:3] <= 1).all() and (np.abs(got[3]) <= 1).all()
+
+
+def test_tanh_way_is_only_picked_for_float32():
+    assert fast._tanh_is_fast(np.float64) is False
+    assert fast._tanh_is_fast(np.float32) in (True, False)
 
 
 @pytest.mark.parametrize('cell', ['rnn', 'lstm'])
