@@ -139,10 +139,18 @@ def _softmax_loss_rows(scores, y, scale):
     - loss: Scalar loss
     - dscores: The gradient, of shape (M, V): the scores array itself
     """
-    rows = np.arange(scores.shape[0])
-    scores -= scores.max(axis=1, keepdims=True)               # shifted scores
-    log_p = scores[rows, y]                                   # shifted score of the true word
-    np.exp(scores, out=scores)
+    (M, V), dt = scores.shape, scores.dtype
+    rows = np.arange(M)
+    top = scores.max(axis=1, keepdims=True)                   # (M, 1)
+    # Scores are shifted by their row's largest for exp, unless no row needs
+    # it: when every row's largest is between -40 and where a sum of V exps
+    # could overflow, exp(score) already sums to a normal finite number, and
+    # what underflows is below exp(-47) of the row's sum. (One pass fewer.)
+    if M and not (-40 < top.min() and top.max() < np.log(np.finfo(dt).max / V) - 1):
+        scores -= top                                         # shifted scores
+    log_p = scores[rows, y]                                   # (shifted) score of the true word
+    with np.errstate(under='ignore'):
+        np.exp(scores, out=scores)
     sums = scores.sum(axis=1)
     loss = (np.log(sums) - log_p).sum() * scale              # 0.0, not -0.0, for no rows
     scores *= (scale / sums).astype(scores.dtype)[:, None]    # softmax * scale

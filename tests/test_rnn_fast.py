@@ -318,3 +318,33 @@ def test_lists_and_bad_masks_are_refused_with_what_to_do():
     a = temporal_softmax_loss(x, y, np.array([[1, 0, 1], [1, 1, 0]]))[0]
     b = temporal_softmax_loss(x, y, np.array([[True, False, True], [True, True, False]]))[0]
     assert a == b
+
+
+@pytest.mark.parametrize('dtype,tol', [(np.float64, 1e-12), (np.float32, 2e-6)])
+@pytest.mark.parametrize('level', ['small', 'large', 'negative', 'very negative', 'mixed', 'at the bound'])
+def test_softmax_loss_rows_with_and_without_the_shift(dtype, tol, level):
+    """The in-place softmax loss of CaptioningRNN.loss skips the shift by the
+    row maximum only where exp cannot overflow nor the sums underflow: it
+    matches the shifted float64 formula at every level of scores."""
+    rng = np.random.default_rng(11)
+    M, V = 37, 1004
+    x = rng.standard_normal((M, V)) * 3
+    x += {'large': 1e3, 'negative': -85, 'very negative': -1e3}.get(level, 0)
+    if level == 'mixed':
+        x[::3] += 500
+        x[1::3] -= 500
+    if level == 'at the bound':     # largest scores just under where V exps overflow in float32
+        x[:, 0] = np.log(np.finfo(np.float32).max / V) - 1.01
+    x = x.astype(dtype)
+    y = rng.integers(0, V, M)
+    x64 = x.astype(np.float64)
+    shifted = x64 - x64.max(axis=1, keepdims=True)
+    logsum = np.log(np.exp(shifted).sum(axis=1))
+    want_loss = (logsum - shifted[np.arange(M), y]).sum() / 7
+    want = np.exp(shifted - logsum[:, None]) / 7
+    want[np.arange(M), y] -= 1 / 7
+    with np.errstate(over='raise', invalid='raise', divide='raise'):
+        loss, d = fast._softmax_loss_rows(x.copy(), y, 1 / 7)
+    assert d.dtype == dtype and np.isfinite(d).all()
+    assert abs(loss - want_loss) <= tol * max(1.0, abs(want_loss)), (loss, want_loss)
+    assert np.abs(d - want).max() <= tol, np.abs(d - want).max()
