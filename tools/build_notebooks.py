@@ -66,9 +66,48 @@ def execute(nb, timeout=600):
     client = NotebookClient(nb, timeout=timeout, kernel_name='python3',
                             resources={'metadata': {'path': str(OUT)}})
     client.execute()
-    for cell in nb.cells:  # execution times are volatile: keep the files stable
+    for cell in nb.cells:  # volatile: execution times, where a stream was cut in two
         cell.metadata.pop('execution', None)
-    return nb
+        if cell.cell_type == 'code':
+            cell.outputs = coalesce_streams(cell.outputs)
+    return stable_widget_ids(nb)
+
+
+def coalesce_streams(outputs):
+    """Join consecutive outputs of the same stream (stdout, stderr) into one."""
+    joined = []
+    for out in outputs:
+        if (out.output_type == 'stream' and joined and joined[-1].output_type == 'stream'
+                and joined[-1].name == out.name):
+            joined[-1].text += out.text
+        else:
+            joined.append(out)
+    return joined
+
+
+def stable_widget_ids(nb):
+    """Renumber the widget models (random uuids) in the order they are reached from the
+    displayed widgets, children in the order they are named: a rebuild gives the same file."""
+    state = nb.metadata.get('widgets', {}).get('application/vnd.jupyter.widget-state+json', {})
+    models = state.get('state', {})
+    if not models:
+        return nb
+    ref = re.compile(r'IPY_MODEL_([0-9a-f]{32})')
+    views = [out.get('data', {}).get('application/vnd.jupyter.widget-view+json', {}).get('model_id')
+             for cell in nb.cells for out in cell.get('outputs', [])]
+    order, todo = [], [v for v in views if v in models][::-1]
+    while todo:
+        mid = todo.pop()
+        if mid in order:
+            continue
+        order.append(mid)
+        named = ref.findall(json.dumps(models[mid].get('state', {}), sort_keys=True))
+        todo.extend(m for m in named[::-1] if m in models)
+    order += [m for m in models if m not in order]  # never displayed: as saved
+    new = {old: '%032x' % (i + 1) for i, old in enumerate(order)}
+    pattern = re.compile('|'.join(map(re.escape, order)))
+    text = pattern.sub(lambda m: new[m.group(0)], nbformat.writes(nb))
+    return nbformat.reads(text, as_version=4)
 
 
 def sources(nb):
@@ -95,7 +134,7 @@ def main(argv=None):
         if not args.no_execute:
             t0 = time.time()
             print('executing %s ...' % nb_name, flush=True)
-            execute(nb)
+            nb = execute(nb)
             print('  done in %.0f s' % (time.time() - t0))
         nbformat.write(nb, target)
         print('wrote %s' % target)
