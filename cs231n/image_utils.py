@@ -12,6 +12,8 @@ import numpy as np
 
 TIMEOUT = 5.0  # seconds for a web request, from connecting to the last byte
 MAX_BYTES = 20 * 1024 * 1024  # an image bigger than this is not read
+RETRY_AFTER = 60.0  # seconds during which a host that could not be reached is not asked again
+_UNREACHABLE = {}   # host -> (time.monotonic() of the failure, reason)
 
 
 def _warn(msg):
@@ -60,9 +62,19 @@ def image_from_url(url, timeout=TIMEOUT):
       warning on stderr) if the image cannot be had.
     """
     url = str(url)
-    scheme = urllib.parse.urlparse(url).scheme.lower()
+    parts = urllib.parse.urlparse(url)
+    scheme, host = parts.scheme.lower(), parts.netloc.lower()
+    web = scheme in ('http', 'https')
+    if web and host in _UNREACHABLE:  # offline, a failed name lookup can take 15 s per image
+        when, reason = _UNREACHABLE[host]
+        ago = time.monotonic() - when
+        if ago < RETRY_AFTER:
+            _warn('%s: skipped: %s could not be reached %.0f s ago (%s); it is asked again %.0f s after '
+                  'that' % (url, host, ago, reason, RETRY_AFTER))
+            return None
+        del _UNREACHABLE[host]
     try:
-        if scheme in ('http', 'https'):
+        if web:
             raw = _read_web(url, timeout)
         elif scheme not in ('', 'file') and len(scheme) > 1:   # (one letter: a Windows drive)
             raise ValueError('%s:// is not supported: give an http(s) URL, a file:// URL or a path' % scheme)
@@ -75,7 +87,10 @@ def image_from_url(url, timeout=TIMEOUT):
         _warn('%s: HTTP error %d (%s)' % (url, e.code, e.reason))
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, 'reason', None) or e
-        _warn('%s: %s' % (url, str(reason).splitlines()[0] if str(reason) else type(e).__name__))
+        text = str(reason).splitlines()[0] if str(reason) else type(e).__name__
+        if web and isinstance(reason, OSError):  # no name, no route, refused, timed out: not this image's fault
+            _UNREACHABLE[host] = (time.monotonic(), text)
+        _warn('%s: %s' % (url, text))
     except Exception as e:  # a broken image file must not stop a notebook
         _warn('%s: %s: %s' % (url, type(e).__name__, e))
     return None

@@ -7,7 +7,15 @@ import threading
 import numpy as np
 import pytest
 
+from cs231n import image_utils
 from cs231n.image_utils import image_from_url
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_hosts():
+    image_utils._UNREACHABLE.clear()
+    yield
+    image_utils._UNREACHABLE.clear()
 
 
 @pytest.fixture
@@ -91,8 +99,10 @@ def test_slow_server_is_given_up_on_in_about_the_timeout(capsys):
     t = threading.Thread(target=trickle, daemon=True)
     t.start()
     t0 = time.monotonic()
-    assert image_from_url('http://127.0.0.1:%d/slow.jpg' % srv.getsockname()[1], timeout=1.5) is None
+    host = '127.0.0.1:%d' % srv.getsockname()[1]
+    assert image_from_url('http://%s/slow.jpg' % host, timeout=1.5) is None
     took = time.monotonic() - t0
+    assert host in image_utils._UNREACHABLE    # its next images are not waited for
     stop.set()
     srv.close()
     assert took < 4, took          # per-read timeouts alone would wait until the 1 MB came
@@ -148,3 +158,43 @@ def test_load_image_gives_uint8_pixels_whatever_the_file_mode(tmp_path):
     assert onebit.dtype == np.uint8 and onebit.shape == (10, 20) and onebit[0, 15] == 255 and onebit[0, 0] == 0
     sixteen = load_image(str(tmp_path / 'sixteen.png'))
     assert sixteen.dtype == np.uint8 and sixteen[0, 15] == 200 and sixteen[0, 0] == 0
+
+
+def test_a_host_that_could_not_be_reached_is_not_asked_again_for_a_while(monkeypatch, server, capsys):
+    """Offline, each failed name lookup can take 15 s: the next images of that
+    host are skipped at once, with a line that says why, until RETRY_AFTER."""
+    import socket
+    import urllib.error
+    import urllib.request
+    asked = []
+    real_urlopen = urllib.request.urlopen
+
+    def urlopen(req, timeout=None):
+        asked.append(req.full_url)
+        if 'images.cocodataset.org' in req.full_url:
+            raise urllib.error.URLError(socket.gaierror(-3, 'Temporary failure in name resolution'))
+        return real_urlopen(req, timeout=timeout)
+    monkeypatch.setattr(urllib.request, 'urlopen', urlopen)
+    first, second = ('http://images.cocodataset.org/val2014/%s.jpg' % n for n in ('a', 'b'))
+    assert image_from_url(first) is None
+    assert 'Temporary failure in name resolution' in capsys.readouterr().err
+    assert image_from_url(second) is None
+    err = capsys.readouterr().err
+    assert asked == [first], asked
+    assert err.count('\n') == 1 and second in err
+    assert 'skipped: images.cocodataset.org could not be reached' in err and 'name resolution' in err
+    # another host is still asked; a missing image (HTTP 404) does not stop its host
+    assert image_from_url(server + '/missing.jpg') is None
+    assert image_from_url(server + '/red.png').shape == (6, 8, 3)
+    assert asked[1:] == [server + '/missing.jpg', server + '/red.png']
+    capsys.readouterr()
+    monkeypatch.setattr(image_utils, 'RETRY_AFTER', 0.0)   # later on, the host is asked again
+    assert image_from_url(second) is None
+    assert asked[-1] == second and 'skipped' not in capsys.readouterr().err
+
+
+def test_a_refused_connection_is_remembered_too(capsys):
+    assert image_from_url('http://127.0.0.1:9/x.jpg', timeout=2) is None
+    assert '127.0.0.1:9' in image_utils._UNREACHABLE
+    assert image_from_url('http://127.0.0.1:9/y.jpg', timeout=2) is None
+    assert 'skipped: 127.0.0.1:9 could not be reached' in capsys.readouterr().err
