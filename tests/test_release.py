@@ -375,3 +375,44 @@ def test_release_refuses_to_overwrite(rel, tmp_path):
     proc = subprocess.run([PY, str(REPO / 'tools' / 'release.py'), str(REPO / 'cs231n' / 'x')],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and 'inside the source folder' in proc.stderr
+
+
+def _release(*args):
+    return subprocess.run([PY, str(REPO / 'tools' / 'release.py'), *map(str, args)], capture_output=True, text=True)
+
+
+def test_force_replaces_an_earlier_release_and_keeps_its_git_history(rel, tmp_path):
+    out = tmp_path / 'handout'
+    shutil.copytree(rel, out)
+    (out / '.git').mkdir()
+    (out / '.git' / 'HEAD').write_text('ref: refs/heads/main\n')
+    (out / 'stale.txt').write_text('from an older release')
+    (out / 'cs231n' / 'rnn_layers.py').write_text('edited')
+    proc = _release(out, '--force')
+    assert proc.returncode == 0, proc.stderr
+    assert (out / '.git' / 'HEAD').read_text() == 'ref: refs/heads/main\n'
+    assert not (out / 'stale.txt').exists()
+    got = _tree(out)
+    del got['.git/HEAD']
+    assert got == _tree(rel)
+    # a folder holding only a .git needs no --force
+    fresh = tmp_path / 'fresh'
+    (fresh / '.git').mkdir(parents=True)
+    assert _release(fresh).returncode == 0 and (fresh / 'collect_submission.sh').is_file()
+
+
+def test_force_refuses_a_folder_that_is_no_release_and_a_file(tmp_path):
+    other = tmp_path / 'thesis'
+    (other / 'chapters').mkdir(parents=True)
+    (other / 'chapters' / 'one.tex').write_text('mine')
+    (other / 'notes.txt').write_text('mine too')
+    proc = _release(other, '--force')
+    assert proc.returncode == 1 and 'is not an earlier release' in proc.stderr and 'nothing was removed' in proc.stderr
+    assert sorted(p.relative_to(other).as_posix() for p in other.rglob('*')) == [
+        'chapters', 'chapters/one.tex', 'notes.txt']
+    a_file = tmp_path / 'notes.md'
+    a_file.write_text('x')
+    proc = _release(a_file)
+    assert proc.returncode == 1 and 'is a file' in proc.stderr and 'Traceback' not in proc.stderr
+    proc = _release(a_file / 'sub')
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr

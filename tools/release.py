@@ -1,7 +1,8 @@
 """Write the student version of the assignment (instructor-only).
 
     python tools/release.py OUT_DIR            # OUT_DIR must be new or empty
-    python tools/release.py OUT_DIR --force    # replace what is in OUT_DIR
+    python tools/release.py OUT_DIR --force    # replace an earlier release in OUT_DIR
+                                               # (its .git is kept)
     python tools/release.py --verify OUT_DIR   # restore the solution into a release
                                                # and compare with this repo
 
@@ -256,13 +257,31 @@ def _check_out_dir(out):
     return out
 
 
+KEEP = {'.git'}   # what --force leaves in an earlier release: a handout repository's history
+
+
+def looks_like_release(folder):
+    return (folder / 'collect_submission.sh').is_file() and (folder / 'cs231n').is_dir()
+
+
 def write_release(out_dir, force=False, warn=print):
     out = _check_out_dir(Path(out_dir))
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and not out.is_dir():
+        raise ReleaseError('%s is a file: give the folder to write the release to' % out)
+    above = next(p for p in out.parents if p.exists())
+    if not out.exists() and not above.is_dir():
+        raise ReleaseError('cannot make %s: %s is a file, not a folder' % (out, above))
+    old = [p for p in out.iterdir() if p.name not in KEEP] if out.exists() else []
+    if old:
         if not force:
             raise ReleaseError('%s is not empty: use --force to replace its contents' % out)
-        shutil.rmtree(out)
-    files, _ = release_files(warn=warn)
+        if not looks_like_release(out):
+            raise ReleaseError('%s is not empty and is not an earlier release (no collect_submission.sh '
+                               'and cs231n/): nothing was removed. Choose another folder, or empty it '
+                               'yourself' % out)
+    files, _ = release_files(warn=warn)      # (a failure here leaves the old release in place)
+    for p in old:
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
     out.mkdir(parents=True, exist_ok=True)
     for rel in sorted(files):
         data, mode = files[rel]
@@ -329,7 +348,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument('out_dir', help='folder to write the student version to (or to verify)')
-    ap.add_argument('--force', action='store_true', help='replace the contents of OUT_DIR')
+    ap.add_argument('--force', action='store_true', help='replace an earlier release in OUT_DIR (its .git is kept)')
     ap.add_argument('--verify', action='store_true',
                     help='check that putting the solution back into OUT_DIR gives this repository')
     args = ap.parse_args(argv)
@@ -344,6 +363,9 @@ def main(argv=None):
         files = write_release(args.out_dir, force=args.force, warn=warn)
     except ReleaseError as e:
         print('release: %s' % e, file=sys.stderr)
+        return 1
+    except OSError as e:   # no permission, disk full, ...
+        print('release: cannot write %s: %s' % (args.out_dir, e), file=sys.stderr)
         return 1
     print('release: wrote %d files to %s' % (len(files), args.out_dir))
     return 0
