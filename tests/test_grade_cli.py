@@ -141,3 +141,64 @@ def test_students_are_named_after_their_file_or_folder(tmp_path):
     (tmp_path / 'alice-2.zip').write_bytes(b'')
     assert grade.unique_names([tmp_path / 'alice.zip', tmp_path / 'late' / 'alice.zip', tmp_path / 'alice-2.zip']) \
         == ['alice', 'alice-3', 'alice-2']
+
+
+def _grade_cli(*args):
+    return subprocess.run([PY, str(REPO / 'tools' / 'grade.py'), *map(str, args)], capture_output=True, text=True)
+
+
+def test_a_class_folder_in_place_of_its_students_is_refused(tmp_path):
+    subs = tmp_path / 'submissions'
+    subs.mkdir()
+    for name in ('alice', 'bob'):
+        (subs / (name + '.zip')).write_bytes(b'')
+    (subs / 'carol' / 'cs231n').mkdir(parents=True)
+    proc = _grade_cli(subs, '--out', tmp_path / 'g.csv')
+    assert proc.returncode == 2 and 'holds 3 submissions (alice.zip, bob.zip, carol)' in proc.stderr
+    assert str(subs / '*') in proc.stderr and not (tmp_path / 'g.csv').exists()
+
+
+def test_a_missing_config_and_an_unwritable_out_stop_before_grading(tmp_path):
+    (tmp_path / 'alice' / 'cs231n').mkdir(parents=True)
+    proc = _grade_cli(tmp_path / 'alice', '--out', tmp_path / 'g.csv', '--config', tmp_path / 'nope.toml')
+    assert proc.returncode == 2 and 'no config file' in proc.stderr and 'Traceback' not in proc.stderr
+    (tmp_path / 'dir.csv').mkdir()
+    (tmp_path / 'afile').write_text('x')
+    (tmp_path / 'g_feedback').write_text('not a folder')
+    for out, says in [(tmp_path / 'dir.csv', 'is a folder'), (tmp_path / 'afile' / 'g.csv', 'is a file, not a folder'),
+                      (tmp_path / 'g.csv', 'where the feedback folder goes')]:
+        t0 = time.monotonic()
+        proc = _grade_cli(tmp_path / 'alice', '--out', out)
+        assert proc.returncode == 2 and says in proc.stderr and 'Traceback' not in proc.stderr, proc.stderr
+        assert 'grading' not in proc.stdout and time.monotonic() - t0 < 20
+
+
+def test_folder_submissions_two_copies_one_zip_of_any_name_several_zips(tmp_path):
+    files = ['cs231n/rnn_layers.py', 'cs231n/classifiers/rnn.py']
+
+    def make(folder, text):
+        for rel in files:
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text)
+    olga = tmp_path / 'olga'
+    make(olga / 'attempt1', 'first')
+    make(olga / 'final', 'second')
+    make(olga / '__MACOSX', 'resource fork')
+    got, notes = grade.read_submission(olga, files)
+    assert got == {rel: None for rel in files}
+    assert notes == ['%s: several copies (attempt1, final) in olga' % rel for rel in files]
+    make(olga, 'top')              # files at the top win over copies one folder down, as in a zip
+    assert grade.read_submission(olga, files) == ({rel: b'top' for rel in files}, [])
+    tina = tmp_path / 'tina'
+    make(tmp_path / 'src', 'solved')
+    tina.mkdir()
+    with zipfile.ZipFile(tina / 'submission (1).zip', 'w') as z:
+        for rel in files:
+            z.write(tmp_path / 'src' / rel, rel)
+    assert grade.read_submission(tina, files) == ({rel: b'solved' for rel in files}, [])
+    assert grade.student_name(tina) == 'tina'
+    shutil.copy(tina / 'submission (1).zip', tina / 'submission (2).zip')
+    got, notes = grade.read_submission(tina, files)
+    assert got == {rel: None for rel in files} and notes == [
+        'tina holds several zip files (submission (1).zip, submission (2).zip) and no files of its own: '
+        'keep the one to grade']

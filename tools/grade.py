@@ -49,9 +49,9 @@ GRADING = ROOT / 'grading'
 sys.path.insert(0, str(ROOT / 'tools'))
 import release  # noqa: E402  (tools/release.py: the student version of a file)
 from release import tomllib  # noqa: E402
-from grade_reports import (check_out, count_passed, feedback_text, fmt,  # noqa: E402,F401
+from grade_reports import (check_out, count_passed, feedback_text, fmt, out_problem,  # noqa: E402,F401
                            report_paths, write_reports)
-from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, read_submission,  # noqa: E402,F401
+from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, read_submission, submissions_inside,  # noqa: E402,F401
                                review_flags, student_name)
 from grade_config import STUDENT_MODULES, ConfigError, load_config  # noqa: E402
 
@@ -403,12 +403,30 @@ def main(argv=None):
         print('grade: no such file or folder: %s\n(a pattern like submissions/*.zip that matches nothing '
               'is passed on as it is: check the path)' % ', '.join(missing), file=sys.stderr)
         return 2
+    for p in args.submissions:   # `grade.py submissions` instead of `grade.py submissions/*`
+        inside = submissions_inside(p)
+        if len(inside) >= 3:
+            shown = ', '.join(q.name for q in inside[:4]) + (', ...' if len(inside) > 4 else '')
+            print('grade: %s holds %d submissions (%s), not one student\'s files: give them one by one, '
+                  'e.g. %s' % (p, len(inside), shown, os.path.join(p, '*')), file=sys.stderr)
+            return 2
+    if not os.path.isfile(args.config):
+        print('grade: no config file %s (the default is %s)' % (args.config, GRADING / 'config.toml'),
+              file=sys.stderr)
+        return 2
+    problem = out_problem(args.out)
+    if problem:
+        print('grade: ' + problem, file=sys.stderr)
+        return 2
     snap = release.snapshot()
     notebooks = snap[1]
     try:
         config = load_config(args.config, notebooks)
     except (ConfigError, KeyError, tomllib.TOMLDecodeError) as e:
         print('grade: bad config %s: %s' % (args.config, e), file=sys.stderr)
+        return 2
+    except (OSError, UnicodeDecodeError) as e:
+        print('grade: cannot read the config %s: %s' % (args.config, e), file=sys.stderr)
         return 2
     settings = {'timeout_check': 30, 'timeout_submission': 300, 'memory_mb': 2048, 'output_cap_kb': 64}
     settings.update(config['settings'])

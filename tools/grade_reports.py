@@ -2,6 +2,7 @@
 CSV, the JSON with every check, and one feedback file per student."""
 import csv
 import json
+import os
 from pathlib import Path
 
 
@@ -129,6 +130,26 @@ def write_reports(grades, parts, out_csv, kept=()):
 def count_passed(jobs, results):
     """How many of `jobs` passed (0 for none, or none run)."""
     return sum(bool((results.get(j['id']) or {}).get('ok')) for j in jobs)
+
+
+def out_problem(out):
+    """Why the reports named after `out` could not be written (checked before
+    any grading, so a class is not graded for nothing), or None."""
+    csv_path, json_path, fb, review = report_paths(out)
+    for p in (csv_path, json_path, review):
+        if p.is_dir():
+            return '%s is a folder: --out must name a file, such as results/grades.csv' % p
+    if fb.exists() and not fb.is_dir():
+        return '%s is a file, where the feedback folder goes: move it or choose another --out' % fb
+    above = next(p for p in [csv_path.parent, *csv_path.parent.parents] if p.exists())
+    if not above.is_dir():
+        return 'cannot write %s: %s is a file, not a folder' % (csv_path, above)
+    if not os.access(above, os.W_OK | os.X_OK):
+        return 'cannot write in %s (no permission): choose another --out' % above
+    for p in (csv_path, json_path, review):
+        if p.exists() and not os.access(p, os.W_OK):
+            return 'cannot overwrite %s (no permission): choose another --out' % p
+    return None
 
 
 def check_out(out, names, mode, parts):

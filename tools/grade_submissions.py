@@ -18,6 +18,42 @@ def student_name(path):
     return re.sub(r'[^A-Za-z0-9._-]+', '_', stem).strip('._') or 'student'
 
 
+def _subfolders(folder):
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.is_symlink() and d.name != '__MACOSX')
+
+
+def _zips(folder):
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == '.zip')
+
+
+def holds_files(folder):
+    """Whether a folder holds a student's files itself (cs231n/ at the top or one folder down)."""
+    return (folder / 'cs231n').is_dir() or any((d / 'cs231n').is_dir() for d in _subfolders(folder))
+
+
+def resolve(path):
+    """What to read for a submission: a folder that holds no files of its own
+    but one zip (submission.zip, or any one name such as 'submission (1).zip'
+    from a download) is read through that zip."""
+    path = Path(path)
+    if not path.is_dir() or holds_files(path):
+        return path
+    if (path / 'submission.zip').is_file():
+        return path / 'submission.zip'
+    zips = _zips(path)
+    return zips[0] if len(zips) == 1 else path
+
+
+def submissions_inside(folder):
+    """The entries of a folder that look like whole submissions: zips, and
+    folders holding files or a zip (a class folder given in place of its
+    students)."""
+    folder = Path(folder)
+    if not folder.is_dir() or (folder / 'cs231n').is_dir():
+        return []
+    return _zips(folder) + [d for d in _subfolders(folder) if holds_files(d) or _zips(d)]
+
+
 def _pick(names, rel):
     """The one archive member that is `rel`, at the top or under one folder."""
     hits = [n for n in names if n == rel or (n.endswith('/' + rel) and n.count('/') == rel.count('/') + 1)]
@@ -30,10 +66,12 @@ def _pick(names, rel):
 def read_submission(path, student_files, optional=()):
     """{relative path: bytes or None} of the student's files, and notes (none
     for a missing file that is `optional`)."""
-    path = Path(path)
     notes, files = [], {}
-    if path.is_dir() and not (path / 'cs231n').is_dir() and (path / 'submission.zip').is_file():
-        path = path / 'submission.zip'
+    path = resolve(path)
+    if path.is_dir() and not holds_files(path) and len(_zips(path)) > 1:
+        notes.append('%s holds several zip files (%s) and no files of its own: keep the one to grade'
+                     % (path.name, ', '.join(z.name for z in _zips(path))))
+        return {rel: None for rel in student_files}, notes
     if path.is_file():
         try:
             with zipfile.ZipFile(path) as z:
@@ -63,13 +101,15 @@ def read_submission(path, student_files, optional=()):
             files = {rel: None for rel in student_files}
     elif path.is_dir():
         for rel in student_files:
-            candidates = [path / rel] + sorted(d / rel for d in path.iterdir() if d.is_dir() and not d.is_symlink())
-            found = [c for c in candidates if c.is_file() and not c.is_symlink()]
-            if not found:
+            top = path / rel
+            found = [top] if top.is_file() and not top.is_symlink() else \
+                [d / rel for d in _subfolders(path) if (d / rel).is_file() and not (d / rel).is_symlink()]
+            if len(found) != 1:
                 files[rel] = None
-                if rel in optional:
+                if not found and rel in optional:
                     continue
-                notes.append('%s not found in %s' % (rel, path.name))
+                notes.append('%s: %s in %s' % (rel, 'several copies (%s)' % ', '.join(
+                    f.parent.relative_to(path).parts[0] for f in found) if found else 'not found', path.name))
                 continue
             if found[0].stat().st_size > MAX_FILE_BYTES:
                 files[rel] = None
