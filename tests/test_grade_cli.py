@@ -202,3 +202,42 @@ def test_folder_submissions_two_copies_one_zip_of_any_name_several_zips(tmp_path
     assert got == {rel: None for rel in files} and notes == [
         'tina holds several zip files (submission (1).zip, submission (2).zip) and no files of its own: '
         'keep the one to grade']
+
+
+def test_feedback_does_not_claim_a_second_round_that_had_no_time():
+    """A part whose checks, and their second round, were not run for lack of
+    time: the feedback says so and does not say 'tried again ...: the same'."""
+    parts = CONFIG['parts']
+    part = next(p for p in parts if p['retry_jobs'])
+    budget = 'not run: the submission used up its 8 s'
+    checks = {j['id']: {'ok': True, 'reason': None} for p in parts for j in p['jobs']}
+    checks.update({j['id']: {'ok': False, 'reason': budget} for j in part['jobs'] + part['retry_jobs']})
+    g = {'student': 'gina', 'total': 0, 'max': 0, 'checks': checks, 'notes': [],
+         'scores': {p['name']: (0 if p is part else p['points']) for p in parts}}
+    text = grade.feedback_text(g, parts)
+    assert budget in text and 'tried again' not in text, text
+    # with a second round that ran part of the way, what ran is said, and what did not
+    first, *rest = part['retry_jobs']
+    checks[first['id']] = {'ok': False, 'reason': 'AssertionError: off by 2'}
+    text = grade.feedback_text(g, parts)
+    line = next(t for t in text.splitlines() if 'tried again' in t)
+    assert 'AssertionError: off by 2' in line
+    assert ('(%d of its checks not run)' % len(rest) in line) == bool(rest), line
+
+
+def test_a_submission_that_runs_out_of_time_gets_a_note(tmp_path):
+    """The note (CSV, console) says that the submission's time ran out, so an
+    instructor sees why many parts scored 0."""
+    sub = tmp_path / 'slowpoke'
+    for rel in (LAYERS, MODEL):
+        (sub / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, sub / rel)
+    text = (sub / LAYERS).read_text()
+    head = 'def rnn_step_forward(x, prev_h, Wx, Wh, b):\n'
+    assert head in text
+    (sub / LAYERS).write_text(text.replace(head, head + '    while True:\n        pass\n', 1))
+    proc = _grade_cli(sub, '--out', tmp_path / 'g.csv', '--timeout-cell', 2, '--timeout-submission', 3)
+    assert proc.returncode == 0, proc.stderr
+    assert 'the submission used up its 3 s' in proc.stdout
+    row = (tmp_path / 'g.csv').read_text().splitlines()[1]
+    assert 'the submission used up its 3 s:' in row and 'check(s) timed out or not run' in row, row

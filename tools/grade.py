@@ -341,6 +341,11 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
             results.update(more)
         if not keep:
             shutil.rmtree(ws, ignore_errors=True)
+        budget = 'the submission used up its %g s' % float(settings['timeout_submission'])
+        short = sum(budget in (r or {}).get('reason', '') for r in results.values())
+        if short:
+            notes.append('%s: %d check(s) timed out or not run (a hang, or code too slow for '
+                         '--timeout-submission)' % (budget, short))
         error = None
     except Exception as e:  # a grader bug must not stop the class
         results, broken, flags, error = {}, {}, [], '%s: %s' % (type(e).__name__, e)

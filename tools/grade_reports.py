@@ -36,11 +36,13 @@ def feedback_text(g, parts):
         if len(out) == before:   # it failed only on an import, said above: nothing to add
             continue
         again = [g['checks'][j['id']] for j in p['retry_jobs'] if g['checks'].get(j['id'])]
-        if again and not any(r.get('reason', '').startswith('could not import') for r in again):
-            why = next((r.get('reason') or 'failed' for r in again if not r.get('ok')), None)
+        tried = [r for r in again if not r.get('reason', '').startswith('not run')]   # no time left: not tried
+        if tried and not any(r.get('reason', '').startswith('could not import') for r in tried):
+            why = next((r.get('reason') or 'failed' for r in tried if not r.get('ok')), None)
             first = {(g['checks'].get(j['id']) or {}).get('reason') for j in p['jobs']}
-            out.append('  tried again with your own %s (not the reference\'s): %s'
-                       % (', '.join(p['uses']), 'the same' if why in first else why or 'passed'))
+            left = '' if len(tried) == len(again) else ' (%d of its checks not run)' % (len(again) - len(tried))
+            out.append('  tried again with your own %s (not the reference\'s): %s%s'
+                       % (', '.join(p['uses']), 'the same' if why in first else why or 'passed', left))
         # parts whose functions this one runs too, and which failed themselves
         # (whose code, with what it builds on, is within this part's: the LSTM
         # loss part is not inside the RNN overfit part, though both run the loss)
