@@ -241,3 +241,16 @@ def test_a_submission_that_runs_out_of_time_gets_a_note(tmp_path):
     assert 'the submission used up its 3 s' in proc.stdout
     row = (tmp_path / 'g.csv').read_text().splitlines()[1]
     assert 'the submission used up its 3 s:' in row and 'check(s) timed out or not run' in row, row
+
+
+def test_a_missing_helper_file_that_is_imported_gets_a_note_and_no_grader_paths(tmp_path):
+    sub = tmp_path / 'uma'
+    for rel in (LAYERS, MODEL):      # the solution's files, which import from rnn_fast.py, without it
+        (sub / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, sub / rel)
+    proc = _grade_cli(sub, '--out', tmp_path / 'g.csv')
+    assert proc.returncode == 0, proc.stderr
+    assert 'cs231n/rnn_fast.py: not in the submission, but rnn_layers.py and rnn.py import from it' in proc.stdout
+    feedback = (tmp_path / 'g_feedback' / 'uma.txt').read_text()
+    assert "cannot import name '_rnn_forward'" in feedback and '(cs231n/rnn_fast.py)' in feedback, feedback
+    assert 'cs231n-grade-' not in feedback and str(tmp_path) not in feedback

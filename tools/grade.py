@@ -33,6 +33,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import secrets
 import select
 import shutil
@@ -311,6 +312,15 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
     jobs = [j for p in parts for j in p['jobs']]
     try:
         files, notes = read_submission(path, list(STUDENT_MODULES.values()), OPTIONAL_FILES)
+        for rel in OPTIONAL_FILES:   # missing, and another file of the submission needs it
+            module = Path(rel).stem
+            uses = re.compile(r'^\s*(from\s+[\w.]*\b{0}\s+import|import\s+[\w.]*\b{0}\b|'
+                              r'from\s+[\w.]+\s+import\s+[^#\n]*\b{0}\b)'.format(module), re.M)
+            users = [Path(r).name for r, data in files.items()
+                     if data and r != rel and uses.search(data.decode('utf-8', 'replace'))]
+            if files.get(rel) is None and users:
+                notes.append('%s: not in the submission, but %s import%s from it' % (
+                    rel, ' and '.join(users), 's' if len(users) == 1 else ''))
         flags = review_flags(files)
         ws = run_root / ('ws%03d-%s' % (index, name))
         shutil.copytree(tpl, ws)
@@ -341,6 +351,10 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
             results.update(more)
         if not keep:
             shutil.rmtree(ws, ignore_errors=True)
+        for r in results.values():   # the student sees paths in the submission, not in the grader's folder
+            for key in ('reason', 'output'):
+                if r and isinstance(r.get(key), str):
+                    r[key] = r[key].replace(str(ws) + os.sep, '')
         budget = 'the submission used up its %g s' % float(settings['timeout_submission'])
         short = sum(budget in (r or {}).get('reason', '') for r in results.values())
         if short:
