@@ -23,6 +23,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
 import types
@@ -119,9 +120,15 @@ def main():
     spec = json.loads(open(sys.argv[1], encoding='utf-8').read())
     chan = os.fdopen(int(sys.argv[2]), 'w', buffering=1, encoding='utf-8')
 
+    lock = threading.Lock()   # the watchdog below writes too
+    step = {'since': time.monotonic()}
+
     def send(**msg):
-        chan.write(json.dumps(msg) + '\n')
-        chan.flush()
+        with lock:
+            if msg['event'] != 'where':
+                step['since'] = time.monotonic()
+            chan.write(json.dumps(msg) + '\n')
+            chan.flush()
 
     memory_mb = spec.get('memory_mb')
     limit_resources(memory_mb)
@@ -129,6 +136,24 @@ def main():
     os.chdir(ws)
     sys.path[:0] = [ws, os.path.join(ws, '_grading', 'hidden_tests')]
     student_paths = spec['student_modules']            # module -> relative path
+    watch_after = float(spec.get('timeout_check', 30)) / 2
+
+    def watchdog(main_id):
+        """Where in the student's files the main thread is, said every second
+        once a check (or an import) has run for half its time: a check that
+        times out is then reported with its line (the grader keeps the last)."""
+        while True:
+            time.sleep(1.0)
+            if time.monotonic() - step['since'] < watch_after:
+                continue
+            frame = sys._current_frames().get(main_id)
+            stack = traceback.extract_stack(frame) if frame is not None else []
+            at = next(('%s, line %d, in %s' % (_short(f.filename, student_paths), f.lineno, f.name)
+                       for f in reversed(stack) if _short(f.filename, student_paths) in student_paths.values()),
+                      None)
+            if at:
+                send(event='where', at=at)
+    threading.Thread(target=watchdog, args=(threading.get_ident(),), daemon=True).start()
     cap = int(spec.get('output_cap', 65536))
     real_out, real_err = sys.stdout, sys.stderr
 

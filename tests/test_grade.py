@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grade_class import (CLASS, CONFIG, MEMORY_MB, MODEL, MODEL_PARTS, PARTS, POINTS, PY, REPO,
+from grade_class import (CLASS, CONFIG, LAYERS, MEMORY_MB, MODEL, MODEL_PARTS, PARTS, POINTS, PY, REPO,
                          TIMEOUT_CELL, TIMEOUT_SUBMISSION, _cheater_extras, _solution_files, _zip,
                          build_release, grade)
 
@@ -150,15 +150,25 @@ def test_special_cased_passes_the_visible_check_only(graded):
     assert not checks['rnn_step_forward/hidden:rnn_step_forward_cases']['ok']
 
 
+def _line_of(student, function):
+    """The line of the endless loop (`while True:`) in `function` of the student's rnn_layers.py."""
+    source = _solution_files(CLASS[student][1])[LAYERS].splitlines()
+    start = max(i for i, line in enumerate(source) if line.startswith('def %s(' % function))
+    return next(i for i in range(start, len(source)) if source[i].strip() == 'while True:') + 1
+
+
 def test_hang_is_reported_as_timeout_within_the_limit(graded):
     reasons = _reasons(graded, 'hang', 'rnn_step_backward')
     # the first check times out; the part's other check could not change its
     # score, so it is not run (a second wait of TIMEOUT_CELL saved)
     assert sorted(reasons) == ['not run: visible:rnn_step_backward of this part timed out',
-                               'timed out after %g s' % TIMEOUT_CELL]
+                               'timed out after %g s (still running cs231n/rnn_layers.py, line %d, in '
+                               'rnn_step_backward)' % (TIMEOUT_CELL, _line_of('hang', 'rnn_step_backward'))]
     # a part with a second round (lstm_forward uses lstm_step_forward) does not get it after a timeout
     checks = graded['students']['hang']['checks']
-    assert checks['lstm_forward/visible:lstm_forward']['reason'] == 'timed out after %g s' % TIMEOUT_CELL
+    assert checks['lstm_forward/visible:lstm_forward']['reason'].startswith('timed out after %g s (still running '
+                                                                          'cs231n/rnn_layers.py' % TIMEOUT_CELL)
+    assert checks['lstm_forward/visible:lstm_forward']['reason'].endswith(', in lstm_forward)')
     assert not any(k.endswith('+own') for k in checks if k.startswith(('lstm_forward/', 'lstm_backward/')))
     # three timeouts (rnn_step_backward, lstm_forward, lstm_backward), and restarts of the runner
     assert graded['students']['hang']['seconds'] < 3 * TIMEOUT_CELL + 25
@@ -179,7 +189,8 @@ def test_sample_cannot_lean_on_the_given_beam_search(graded):
 def test_no_second_round_runs_code_that_timed_out(graded):
     checks = graded['students']['hang_and_raise']['checks']
     assert 'NameError' in checks['overfit_lstm/hidden:overfit_lstm']['reason']
-    assert checks['lstm_step_forward/visible:lstm_step_forward']['reason'] == 'timed out after %g s' % TIMEOUT_CELL
+    assert checks['lstm_step_forward/visible:lstm_step_forward']['reason'].startswith(
+        'timed out after %g s (still running cs231n/rnn_layers.py, line ' % TIMEOUT_CELL)
     # overfit_lstm's second round would run the student's lstm_step_forward: skipped;
     # overfit_rnn's runs the RNN steps, which did not hang
     assert not any(k.startswith('overfit_lstm/') and k.endswith('+own') for k in checks)

@@ -182,7 +182,8 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
                                                 % float(settings['timeout_submission'])}
             break
         spec = {'workspace': str(ws), 'ref_package': ref_name, 'memory_mb': memory_mb,
-                'output_cap': int(settings['output_cap_kb']) * 1024, 'student_modules': STUDENT_MODULES,
+                'timeout_check': timeout_check, 'output_cap': int(settings['output_cap_kb']) * 1024,
+                'student_modules': STUDENT_MODULES,
                 'broken': broken, 'hidden_modules': hidden_modules,
                 'jobs': [{k: j[k] for k in ('id', 'kind', 'functions', 'notebook', 'setup', 'cell', 'label',
                                            'inject', 'check') if k in j} for j in pending]}
@@ -200,7 +201,7 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
             LIVE.add(proc)
         drain = Drain(proc.stdout)
         drain.start()
-        buf, current, importing, progress, finished = b'', None, None, False, False
+        buf, current, importing, progress, finished, where = b'', None, None, False, False, None
         # starting Python and the trusted imports gets its own, generous, allowance
         step_deadline = time.monotonic() + max(60.0, timeout_check)
         timed_out = False
@@ -228,6 +229,10 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
                         continue
                     ev = msg.get('event')
                     now = time.monotonic()
+                    if ev == 'where':    # where the code is, in a check that runs long
+                        where = str(msg.get('at'))[:300]
+                        continue
+                    where = None
                     if ev == 'import':
                         importing, step_deadline = msg['module'], now + timeout_check
                     elif ev == 'imported':
@@ -272,6 +277,8 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
         elif timed_out:
             why = ('timed out after %g s' % timeout_check) if time.monotonic() < deadline else \
                   ('timed out: the submission used up its %g s' % float(settings['timeout_submission']))
+            if where:
+                why += ' (still running %s)' % where
         else:
             why = exit_reason(rc, memory_mb) + last
         if current is not None:
