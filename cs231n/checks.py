@@ -12,6 +12,77 @@ SAMPLING_HELPERS = ('_sample_options', '_step_log_probs', '_sample_temperature',
 TINY_WORDS = {'<NULL>': 0, '<START>': 1, '<END>': 2, 'a': 3, 'cat': 4, 'dog': 5, 'on': 6, 'mat': 7}
 
 
+class ShapeMismatch(float):
+    """What the notebooks' rel_error gives for arrays of different shapes: an
+    infinite error (no check passes) that failure_message reports with both
+    shapes."""
+
+    def __new__(cls, expected, got):
+        err = super().__new__(cls, float('inf'))
+        err.expected, err.got = tuple(expected), tuple(got)
+        return err
+
+    def __repr__(self):
+        return 'inf (the shapes differ: expected %s, got %s)' % (self.expected, self.got)
+
+    __str__ = __repr__
+
+
+# Function -> its check that did not pass when last run (in the order they
+# failed), so that a later failing check can say that it may only be a
+# consequence. The grader forgets them before every check: it runs each part
+# with the reference's versions of what the part builds on.
+_FAILING = {}
+
+
+def _function(name):
+    """'rnn_step_backward dx' -> 'rnn_step_backward'."""
+    return name.split()[0]
+
+
+def _remember_failure(name, message):
+    fn = _function(name)
+    earlier = [f for f in _FAILING if f != fn]
+    _FAILING.pop(fn, None)
+    _FAILING[fn] = name
+    if earlier:
+        message += (' Note: the check of %s did not pass when last run, and this check may use %s '
+                    '(directly or through numerical gradients): fix the first failing check first.'
+                    % (', '.join(earlier), 'it' if len(earlier) == 1 else 'them'))
+    return message
+
+
+def failure_message(name, err, tol, hint=''):
+    """The message of the check `name` whose error err is not below tol; the
+    failure is remembered (see check_passed)."""
+    if isinstance(err, ShapeMismatch):
+        message = ('%s: your result has shape %s, expected %s: check the shape your function '
+                   'returns against its docstring.' % (name, err.got, err.expected))
+    else:
+        message = f'{name}: error {err:.2e} is not below {tol:.0e}. {hint}'.rstrip()
+    return _remember_failure(name, message)
+
+
+def check_passed(name):
+    """Forget an earlier failure of the function that `name` checks."""
+    _FAILING.pop(_function(name), None)
+
+
+def forget_failures():
+    """Forget every remembered failure (the grader, before each check)."""
+    _FAILING.clear()
+
+
+def check_shape(name, a, shape):
+    """Stop with a message unless the array `a` (what `name` is, e.g.
+    'rnn_step_forward next_h') has the given shape. Used before a backward
+    check runs a forward function whose values were checked above."""
+    shape = tuple(int(k) for k in shape)
+    if np.shape(a) != shape:
+        raise AssertionError(_remember_failure(name, '%s has shape %s, expected %s: see the docstring '
+                                               'of %s' % (name, np.shape(a), shape, _function(name))))
+
+
 def check_tiny_sample(cell_type, seed, expected, hint):
     """Greedy sampling of a tiny CaptioningRNN with fixed random weights,
     against captions computed once with a correct implementation.
@@ -39,10 +110,29 @@ def check_tiny_sample(cell_type, seed, expected, hint):
     idx_to_word = {i: w for w, i in TINY_WORDS.items()}
     for row in expected:
         print('expected:', decode_captions(row, idx_to_word))
-    assert np.array_equal(captions, expected), (
-        f'sample gave {captions.tolist()}, expected {expected.tolist()}. Hint: {hint}')
+    name = 'CaptioningRNN.sample words'
+    if captions.shape != expected.shape:
+        raise AssertionError(_remember_failure(name, '%s: sample returned shape %s, expected (N, max_length) '
+                                               '= %s' % (name, captions.shape, expected.shape)))
+    if not np.array_equal(captions, expected):
+        raise AssertionError(_remember_failure(name, '%s: sample gave %s, expected %s. Hint: %s' % (
+            name, captions.tolist(), expected.tolist(), _sample_hint(captions, expected, hint))))
+    check_passed(name)
     print('PASS sample words: the greedy captions of a tiny fixed model')
     return captions
+
+
+def _sample_hint(captions, expected, hint):
+    """What the most likely mistake is, from how the captions differ."""
+    start, end, null = TINY_WORDS['<START>'], TINY_WORDS['<END>'], TINY_WORDS['<NULL>']
+    if (captions[:, 0] == start).any():
+        return ('column 0 must hold the first generated word: <START> is fed in, '
+                'it is not part of the result.')
+    after = np.cumsum(expected == end, axis=1) - (expected == end) > 0   # positions after the first <END>
+    if np.array_equal(np.where(after, 0, captions), np.where(after, 0, expected)):
+        return ('the words up to <END> are right; after a caption\'s <END> every position must '
+                'hold <NULL> (%d).' % null)
+    return hint
 
 
 def switched_off(name):

@@ -257,6 +257,7 @@ def main():
         reason = problem_with(job['functions'])
         if reason is None:
             use(job['functions'])
+            checks.forget_failures()   # the parts a check builds on are the reference's here
             np.random.seed(0)
             sys.stdout = sys.stderr = out
             try:

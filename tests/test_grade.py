@@ -114,6 +114,14 @@ def test_broken_function_feedback_names_the_check(graded):
     assert 'rnn_step_forward              4       4  ok' in text
 
 
+def test_no_feedback_blames_a_part_the_grader_replaced(graded):
+    # each check runs with the reference's versions of the parts it builds on,
+    # so the notebooks' "did not pass when last run" notes would be false here
+    for name, s in graded['students'].items():
+        for cid, c in s['checks'].items():
+            assert 'did not pass when last run' not in c['reason'], (name, cid, c['reason'])
+
+
 def test_edited_notebook_and_patched_helpers_are_ignored(graded):
     reasons = _reasons(graded, 'cheater', 'rnn_step_forward')
     assert any('rnn_step_forward next_h: error' in r for r in reasons)   # the instructor's notebook check

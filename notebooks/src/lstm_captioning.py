@@ -30,7 +30,7 @@ from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradi
 from cs231n.rnn_layers import *
 from cs231n.captioning_solver import CaptioningSolver
 from cs231n.classifiers.rnn import CaptioningRNN
-from cs231n.checks import check_tiny_sample
+from cs231n.checks import check_tiny_sample, check_shape, ShapeMismatch, failure_message, check_passed
 from cs231n.coco_utils import load_coco_data, sample_coco_minibatch, decode_captions
 from cs231n.image_utils import image_from_url, dataset_image
 
@@ -45,16 +45,19 @@ plt.rcParams['image.cmap'] = 'gray'
 
 
 def rel_error(x, y):
-    """Maximum relative error between two arrays of the same shape."""
+    """Maximum relative error between x (the expected values) and y (yours);
+    for arrays of different shapes, an infinite error that check reports."""
     x, y = np.asarray(x), np.asarray(y)
-    assert x.shape == y.shape, (f'the arrays compared have different shapes, {x.shape} and {y.shape}: '
-                                'check the shape your function returns against its docstring')
+    if x.shape != y.shape:
+        return ShapeMismatch(expected=x.shape, got=y.shape)
     return np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y)))
 
 
 def check(name, err, tol, hint=''):
-    """Stop with a message when err is not below tol; else print one PASS line."""
-    assert err < tol, f'{name}: error {err:.2e} is not below {tol:.0e}. {hint}'
+    """Stop with a message when err is not below tol; else print one PASS line.
+    A failing check also names earlier checks that did not pass (cs231n/checks.py)."""
+    assert err < tol, failure_message(name, err, tol, hint)
+    check_passed(name)
     print(f'PASS {name}: error {err:.1e} < {tol:.0e}')
 
 # %% [markdown]
@@ -160,6 +163,8 @@ Wh = np.random.randn(H, 4 * H)
 b = np.random.randn(4 * H)
 
 next_h, next_c, cache = lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)
+check_shape('lstm_step_forward next_h', next_h, (N, H))
+check_shape('lstm_step_forward next_c', next_c, (N, H))
 
 dnext_h = np.random.randn(*next_h.shape)
 dnext_c = np.random.randn(*next_c.shape)
@@ -232,7 +237,7 @@ expected_h = np.asarray([
   [ 0.6704845,   0.69350089,  0.71486014,  0.7346449 ],
   [ 0.81733511,  0.83677871,  0.85403753,  0.86935314]]])
 
-assert h.shape == (N, T, H), f'h should have shape (N, T, H) = {(N, T, H)}, not {h.shape}'
+check_shape('lstm_forward h', h, (N, T, H))
 check('lstm_forward h', rel_error(expected_h, h), 1e-7, 'Hint: the initial cell state is zeros of shape (N, H).')
 
 # %% [markdown]
@@ -258,6 +263,7 @@ Wh = np.random.randn(H, 4 * H)
 b = np.random.randn(4 * H)
 
 out, cache = lstm_forward(x, h0, Wx, Wh, b)
+check_shape('lstm_forward h', out, (N, T, H))
 
 dout = np.random.randn(*out.shape)
 
@@ -333,7 +339,8 @@ model = CaptioningRNN(word_to_idx, input_dim=D, wordvec_dim=W, hidden_dim=H,
 def scaled_error(x, y):
     """Largest difference between two arrays, relative to their largest entry."""
     x, y = np.asarray(x), np.asarray(y)
-    assert x.shape == y.shape, f'the arrays compared have different shapes, {x.shape} and {y.shape}'
+    if x.shape != y.shape:
+        return ShapeMismatch(expected=x.shape, got=y.shape)
     return np.max(np.abs(x - y)) / max(1e-8, np.max(np.abs(x) + np.abs(y)))
 
 # every parameter's gradient against a numerical one (cs231n/gradient_check.py)

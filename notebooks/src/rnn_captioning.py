@@ -36,7 +36,7 @@ from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradi
 from cs231n.rnn_layers import *
 from cs231n.captioning_solver import CaptioningSolver
 from cs231n.classifiers.rnn import CaptioningRNN
-from cs231n.checks import check_tiny_sample
+from cs231n.checks import check_tiny_sample, check_shape, ShapeMismatch, failure_message, check_passed
 from cs231n.coco_utils import load_coco_data, sample_coco_minibatch, decode_captions
 from cs231n.image_utils import image_from_url, dataset_image
 
@@ -51,16 +51,19 @@ plt.rcParams['image.cmap'] = 'gray'
 
 
 def rel_error(x, y):
-    """Maximum relative error between two arrays of the same shape."""
+    """Maximum relative error between x (the expected values) and y (yours);
+    for arrays of different shapes, an infinite error that check reports."""
     x, y = np.asarray(x), np.asarray(y)
-    assert x.shape == y.shape, (f'the arrays compared have different shapes, {x.shape} and {y.shape}: '
-                                'check the shape your function returns against its docstring')
+    if x.shape != y.shape:
+        return ShapeMismatch(expected=x.shape, got=y.shape)
     return np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y)))
 
 
 def check(name, err, tol, hint=''):
-    """Stop with a message when err is not below tol; else print one PASS line."""
-    assert err < tol, f'{name}: error {err:.2e} is not below {tol:.0e}. {hint}'
+    """Stop with a message when err is not below tol; else print one PASS line.
+    A failing check also names earlier checks that did not pass (cs231n/checks.py)."""
+    assert err < tol, failure_message(name, err, tol, hint)
+    check_passed(name)
     print(f'PASS {name}: error {err:.1e} < {tol:.0e}')
 
 # %% [markdown]
@@ -185,6 +188,7 @@ Wh = np.random.randn(H, H)
 b = np.random.randn(H)
 
 out, cache = rnn_step_forward(x, h, Wx, Wh, b)
+check_shape('rnn_step_forward next_h', out, (N, H))
 dnext_h = np.random.randn(*out.shape)
 
 fx = lambda x: rnn_step_forward(x, h, Wx, Wh, b)[0]
@@ -250,7 +254,7 @@ expected_h = np.asarray([
     [-0.27150199, -0.07088804,  0.13562939,  0.33099728,  0.50158768],
     [-0.51014825, -0.30524429, -0.06755202,  0.17806392,  0.40333043]]])
 
-assert h.shape == (N, T, H), f'h should have shape (N, T, H) = {(N, T, H)}, not {h.shape}'
+check_shape('rnn_forward h', h, (N, T, H))
 check('rnn_forward h', rel_error(expected_h, h), 1e-7,
       'Hint: feed the state of step t into step t+1; h[:, t, :] is the state after step t.')
 
@@ -277,6 +281,7 @@ Wh = np.random.randn(H, H)
 b = np.random.randn(H)
 
 out, cache = rnn_forward(x, h0, Wx, Wh, b)
+check_shape('rnn_forward h', out, (N, T, H))
 dout = np.random.randn(*out.shape)
 dx, dh0, dWx, dWh, db = rnn_backward(dout, cache)
 
@@ -344,7 +349,7 @@ expected_out = np.asarray([
   [ 0.,          0.07142857,  0.14285714],
   [ 0.64285714,  0.71428571,  0.78571429]]])
 
-assert out.shape == (N, T, D), f'out should have shape (N, T, D) = {(N, T, D)}, not {out.shape}'
+check_shape('word_embedding_forward out', out, (N, T, D))
 check('word_embedding_forward out (max abs difference)', np.abs(expected_out - out).max(), 5e-9,
       'Hint: out[n, t] is the row W[x[n, t]].')
 
@@ -365,13 +370,14 @@ x = np.random.randint(V, size=(N, T))
 W = np.random.randn(V, D)
 
 out, cache = word_embedding_forward(x, W)
+check_shape('word_embedding_forward out', out, (N, T, D))
 dout = np.random.randn(*out.shape)
 dW = word_embedding_backward(dout, cache)
 
 f = lambda W: word_embedding_forward(x, W)[0]
 dW_num = eval_numerical_gradient_array(f, W, dout)
 
-check('word_embedding_backward dW', rel_error(dW, dW_num), 1e-11,
+check('word_embedding_backward dW', rel_error(dW_num, dW), 1e-11,
       'Hint: repeated word ids must add up: use np.add.at, not dW[x] += dout.')
 
 # %% [markdown]
@@ -446,7 +452,7 @@ mask = (np.random.rand(N, T) > 0.5)
 
 loss, dx = temporal_softmax_loss(x, y, mask, verbose=False)
 dx_num = eval_numerical_gradient(lambda x: temporal_softmax_loss(x, y, mask)[0], x, verbose=False)
-check('temporal_softmax_loss dx', rel_error(dx, dx_num), 1e-7)
+check('temporal_softmax_loss dx', rel_error(dx_num, dx), 1e-7)
 
 # %% [markdown]
 # # The captioning model

@@ -1,0 +1,134 @@
+"""The notebooks' check helpers (cs231n/checks.py and the setup cell): the
+messages a student sees when a check fails, run on the real check cells with
+deliberately wrong layers."""
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from cs231n import checks, rnn_layers
+from cs231n.classifiers.rnn import CaptioningRNN
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def strip_magics(source):
+    return '\n'.join('' if line.lstrip().startswith(('%', '!')) else line for line in source.split('\n'))
+
+
+@pytest.fixture
+def notebook(monkeypatch):
+    """Runs cells of the RNN notebook in one namespace, after its setup cell;
+    run(text) runs the code cell containing text, layers(**f) swaps layers."""
+    checks.forget_failures()
+    nb = nbformat.read(REPO / 'notebooks' / 'RNN_Captioning.ipynb', as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == 'code']
+    ns = {'__name__': '__main__'}
+    exec(strip_magics(next(c for c in code if 'def rel_error' in c)), ns)
+
+    def run(text):
+        cell, = [c for c in code if text in c]
+        exec(strip_magics(cell), ns)
+
+    def message(text):
+        with pytest.raises(AssertionError) as e:
+            run(text)
+        return str(e.value)
+
+    run.message = message
+    run.ns = ns
+    yield run
+    checks.forget_failures()
+
+
+STEP_FWD, STEP_BWD, SEQ_BWD = "check('rnn_step_forward next_h'", "check('rnn_step_backward dx'", "check('rnn_backward dx'"
+
+
+def test_a_wrong_forward_is_named_by_the_failing_backward_check_until_it_passes(notebook):
+    right = rnn_layers.rnn_step_forward
+    notebook.ns['rnn_step_forward'] = lambda *a: (2 * right(*a)[0], right(*a)[1])   # wrong values
+    assert 'rnn_step_forward next_h: error' in notebook.message(STEP_FWD)
+    msg = notebook.message(STEP_BWD)                 # the right backward, against your (wrong) forward
+    assert msg.startswith('rnn_step_backward dx: error')
+    assert 'Note: the check of rnn_step_forward did not pass when last run' in msg
+    notebook.ns['rnn_step_forward'] = right          # fixed and its check run again: no note any more
+    notebook(STEP_FWD)
+    right_bwd = rnn_layers.rnn_step_backward
+    notebook.ns['rnn_step_backward'] = lambda d, c: tuple(-g for g in right_bwd(d, c))
+    msg = notebook.message(STEP_BWD)
+    assert msg.startswith('rnn_step_backward dx: error') and 'Note:' not in msg
+
+
+def test_a_wrong_step_backward_is_named_by_the_sequence_backward_check(notebook):
+    right = rnn_layers.rnn_step_backward
+    notebook.ns['rnn_step_backward'] = lambda d, c: tuple(2 * g for g in right(d, c))
+    notebook.message(STEP_BWD)
+    # the sequence check runs the package's rnn_backward; make it use the wrong step
+    notebook.ns['rnn_backward'] = lambda dh, cache: tuple(2 * g for g in rnn_layers.rnn_backward(dh, cache))
+    msg = notebook.message(SEQ_BWD)
+    assert msg.startswith('rnn_backward dx: error') and 'the check of rnn_step_backward' in msg
+
+
+def test_a_result_of_the_wrong_shape_is_named_with_both_shapes(notebook):
+    right_fwd, right_bwd = rnn_layers.rnn_step_forward, rnn_layers.rnn_step_backward
+    notebook.ns['rnn_step_forward'] = lambda *a: (right_fwd(*a)[0].T, right_fwd(*a)[1])
+    assert notebook.message(STEP_FWD).startswith(
+        'rnn_step_forward next_h: your result has shape (4, 3), expected (3, 4)')
+    # the backward check stops before its numerical gradients, at the forward's shape
+    msg = notebook.message(STEP_BWD)
+    assert msg.startswith('rnn_step_forward next_h has shape (6, 4), expected (4, 6)')
+    notebook.ns['rnn_step_forward'] = right_fwd
+
+    # db not summed over the minibatch: (N, H) instead of (H,)
+    notebook.ns['rnn_step_backward'] = lambda d, c: right_bwd(d, c)[:4] + (np.ones_like(d),)
+    assert notebook.message(STEP_BWD).startswith(
+        'rnn_step_backward db: your result has shape (4, 6), expected (6,)')
+
+
+def test_shape_mismatch_is_an_infinite_error_that_says_why():
+    err = checks.ShapeMismatch(expected=(6,), got=(4, 6))
+    assert err == float('inf') and not err < 1e-8
+    assert 'expected (6,), got (4, 6)' in repr(err)
+    checks.forget_failures()
+    assert checks.failure_message('f x', err, 1e-8).startswith('f x: your result has shape (4, 6), expected (6,)')
+    assert checks.failure_message('f x', 3e-3, 1e-8, 'Hint: h.') == 'f x: error 3.00e-03 is not below 1e-08. Hint: h.'
+    checks.forget_failures()
+
+
+def test_check_shape_passes_the_right_shape_and_remembers_a_wrong_one():
+    checks.forget_failures()
+    checks.check_shape('g out', np.zeros((2, 3)), (2, 3))
+    with pytest.raises(AssertionError, match=r'g out has shape \(3, 2\), expected \(2, 3\): see the docstring of g'):
+        checks.check_shape('g out', np.zeros((3, 2)), (2, 3))
+    assert 'the check of g did not pass' in checks.failure_message('h dx', 1.0, 1e-8)
+    checks.check_passed('g out')
+    assert 'Note' not in checks.failure_message('h dx', 1.0, 1e-8)
+    checks.forget_failures()
+
+
+def test_forget_failures_drops_every_note():
+    checks.failure_message('a x', 1.0, 1e-8)
+    checks.forget_failures()
+    assert 'Note' not in checks.failure_message('b x', 1.0, 1e-8)
+    checks.forget_failures()
+
+
+EXPECTED = np.array([[3, 7, 5, 2, 0, 0], [7, 5, 2, 0, 0, 0], [5, 3, 4, 4, 4, 5]])   # rnn, seed 552
+
+
+@pytest.mark.parametrize('wrong, hint', [
+    (lambda c: np.where(c == 0, 4, c), "after a caption's <END> every position must hold <NULL> (0)"),
+    (lambda c: np.hstack([np.ones((3, 1), int), c[:, :-1]]), 'column 0 must hold the first generated word'),
+    (lambda c: c[:, ::-1], 'the given hint'),
+    (lambda c: c[:, :-1], 'sample returned shape (3, 5), expected (N, max_length) = (3, 6)'),
+])
+def test_the_sample_check_says_what_is_most_likely_wrong(monkeypatch, wrong, hint):
+    checks.forget_failures()
+    right = CaptioningRNN.sample
+    assert np.array_equal(checks.check_tiny_sample('rnn', 552, EXPECTED, 'the given hint'), EXPECTED)
+    monkeypatch.setattr(CaptioningRNN, 'sample', lambda self, f, max_length=30: wrong(right(self, f, max_length)))
+    with pytest.raises(AssertionError) as e:
+        checks.check_tiny_sample('rnn', 552, EXPECTED, 'the given hint')
+    assert str(e.value).startswith('CaptioningRNN.sample words: ') and hint in str(e.value)
+    checks.forget_failures()
