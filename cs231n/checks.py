@@ -34,6 +34,34 @@ class ShapeMismatch(float):
 # with the reference's versions of what the part builds on.
 _FAILING = {}
 
+# The checked functions that the check of each layer function may run, directly
+# or through numerical gradients (a backward's check runs its forward; the
+# sequence functions may call the step functions). A check of anything else
+# (the model) may use every layer.
+_RUNS = {
+    'rnn_step_backward': ('rnn_step_forward',),
+    'rnn_forward': ('rnn_step_forward',),
+    'rnn_backward': ('rnn_step_backward', 'rnn_forward'),
+    'word_embedding_backward': ('word_embedding_forward',),
+    'temporal_affine_backward': ('temporal_affine_forward',),
+    'lstm_step_backward': ('lstm_step_forward',),
+    'lstm_forward': ('lstm_step_forward',),
+    'lstm_backward': ('lstm_step_backward', 'lstm_forward'),
+}
+_LAYERS = {'rnn_step_forward', 'word_embedding_forward', 'temporal_affine_forward', 'temporal_softmax_loss',
+           'lstm_step_forward'} | set(_RUNS)
+
+
+def _runs(fn):
+    """Every checked function that the check of layer function fn runs."""
+    todo, seen = list(_RUNS.get(fn, ())), set()
+    while todo:
+        f = todo.pop()
+        if f not in seen:
+            seen.add(f)
+            todo.extend(_RUNS.get(f, ()))
+    return seen
+
 
 def _function(name):
     """'rnn_step_backward dx' -> 'rnn_step_backward'."""
@@ -42,13 +70,21 @@ def _function(name):
 
 def _remember_failure(name, message):
     fn = _function(name)
-    earlier = [f for f in _FAILING if f != fn]
     _FAILING.pop(fn, None)
+    if fn in _LAYERS:
+        runs = _runs(fn)
+        earlier = [f for f in _FAILING if f in runs]
+        if earlier:
+            message += (' Note: the check of %s, which this check may build on (directly or through '
+                        'numerical gradients), did not pass when last run: fix %s first.'
+                        % (' and '.join(earlier), 'that' if len(earlier) == 1 else 'those'))
+    else:
+        earlier = list(_FAILING)
+        if earlier:
+            message += (' Note: the check of %s did not pass when last run, and this check may use %s: '
+                        'fix the first failing check first.'
+                        % (', '.join(earlier), 'it' if len(earlier) == 1 else 'them'))
     _FAILING[fn] = name
-    if earlier:
-        message += (' Note: the check of %s did not pass when last run, and this check may use %s '
-                    '(directly or through numerical gradients): fix the first failing check first.'
-                    % (', '.join(earlier), 'it' if len(earlier) == 1 else 'them'))
     return message
 
 

@@ -51,7 +51,7 @@ def test_a_wrong_forward_is_named_by_the_failing_backward_check_until_it_passes(
     assert 'rnn_step_forward next_h: error' in notebook.message(STEP_FWD)
     msg = notebook.message(STEP_BWD)                 # the right backward, against your (wrong) forward
     assert msg.startswith('rnn_step_backward dx: error')
-    assert 'Note: the check of rnn_step_forward did not pass when last run' in msg
+    assert 'Note: the check of rnn_step_forward, which this check may build on' in msg
     notebook.ns['rnn_step_forward'] = right          # fixed and its check run again: no note any more
     notebook(STEP_FWD)
     right_bwd = rnn_layers.rnn_step_backward
@@ -68,6 +68,23 @@ def test_a_wrong_step_backward_is_named_by_the_sequence_backward_check(notebook)
     notebook.ns['rnn_backward'] = lambda dh, cache: tuple(2 * g for g in rnn_layers.rnn_backward(dh, cache))
     msg = notebook.message(SEQ_BWD)
     assert msg.startswith('rnn_backward dx: error') and 'the check of rnn_step_backward' in msg
+
+
+def test_a_note_names_only_the_checks_a_check_may_build_on(notebook):
+    right = rnn_layers.rnn_step_forward
+    notebook.ns['rnn_step_forward'] = lambda *a: (2 * right(*a)[0], right(*a)[1])
+    notebook.message(STEP_FWD)
+    right_loss = rnn_layers.temporal_softmax_loss
+    notebook.ns['temporal_softmax_loss'] = lambda *a, **k: (right_loss(*a, **k)[0], 2 * right_loss(*a, **k)[1])
+    msg = notebook.message("check('temporal_softmax_loss dx'")
+    assert msg.startswith('temporal_softmax_loss dx: error') and 'Note' not in msg   # unrelated to the RNN
+    # the model may use every layer: both earlier failures are named, in the order they happened
+    assert ('Note: the check of rnn_step_forward, temporal_softmax_loss did not pass when last run'
+            in checks.failure_message('CaptioningRNN.loss', 1.0, 1e-10))
+    # rnn_backward builds on rnn_step_forward through rnn_forward and rnn_step_backward
+    notebook.ns['rnn_backward'] = lambda dh, cache: tuple(2 * g for g in rnn_layers.rnn_backward(dh, cache))
+    msg = notebook.message(SEQ_BWD)
+    assert 'Note: the check of rnn_step_forward, which' in msg and 'temporal_softmax_loss' not in msg
 
 
 def test_a_result_of_the_wrong_shape_is_named_with_both_shapes(notebook):
