@@ -288,6 +288,13 @@ def test_notes_and_review_flags_reach_the_instructor_not_the_student(graded):
     assert 'rnn_fast.py' not in rows['solution']['notes'] + rows['missing_file']['notes']   # optional file
 
 
+def test_a_file_that_cannot_be_imported_is_in_the_class_csv(graded):
+    rows = graded['rows']
+    assert 'could not import cs231n/classifiers/rnn.py: SyntaxError' in rows['syntax_error']['notes']
+    assert 'could not import cs231n/classifiers/rnn.py' in rows['crash_at_import']['notes']
+    assert 'could not import' not in rows['broken_db']['notes']
+
+
 def _grade_cmd(*args):
     return [PY, str(REPO / 'tools' / 'grade.py'), *args, '--timeout-cell', str(TIMEOUT_CELL),
             '--memory-mb', str(MEMORY_MB)]
@@ -343,3 +350,26 @@ def test_out_must_be_a_csv_and_merge_needs_the_same_parts(graded, tmp_path):
     other = subprocess.run(_grade_cmd(one, '--out', str(results / 'grades.csv'), '--merge', '--config', str(cfg)),
                            capture_output=True, text=True)
     assert other.returncode == 2 and 'cannot merge' in other.stderr and 'other parts, points' in other.stderr
+
+
+@pytest.mark.parametrize('change, says', [
+    (['--timeout-cell', '-1'], 'settings.timeout_check in the config (or --timeout-cell) must be a number of '
+                               'seconds above 0, not -1.0'),
+    (['--timeout-submission', '0'], 'settings.timeout_submission'),
+    (['--config', 'CFG'], "settings.output_cap_kb in the config must be a number of kilobytes above 0, not '64k'"),
+    # limits too tight for the reference solution itself (numpy cannot even start in 64 MB)
+    (['--memory-mb', '64'], 'the reference solution itself scores 0 / 100'),
+])
+def test_limits_that_would_fail_every_student_are_refused_before_anything_is_written(graded, tmp_path,
+                                                                                    change, says):
+    results = tmp_path / 'results'
+    shutil.copytree(graded['feedback'].parent, results)
+    before = {f.name: f.read_bytes() for f in results.rglob('*') if f.is_file()}
+    cfg = tmp_path / 'config.toml'
+    cfg.write_text((REPO / 'grading' / 'config.toml').read_text().replace('output_cap_kb = 64', 'output_cap_kb = "64k"'))
+    change = [str(cfg) if c == 'CFG' else c for c in change]
+    cmd = _grade_cmd(graded['students']['solution']['path'], '--out', str(results / 'grades.csv'), '--merge')
+    proc = subprocess.run(cmd + change, capture_output=True, text=True)   # the later options win
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert says in proc.stderr and 'nothing graded' in proc.stderr
+    assert {f.name: f.read_bytes() for f in results.rglob('*') if f.is_file()} == before   # untouched

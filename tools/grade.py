@@ -362,6 +362,10 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
             for key in ('reason', 'output'):
                 if r and isinstance(r.get(key), str):
                     r[key] = r[key].replace(str(ws) + os.sep, '')
+        for mod in sorted(broken):   # in the CSV too: it costs every part that runs the file
+            why = broken[mod].replace(str(ws) + os.sep, '').splitlines()[0]
+            broken[mod] = broken[mod].replace(str(ws) + os.sep, '')
+            notes.append(why if len(why) <= 200 else why[:197] + '...')
         budget = 'the submission used up its %g s' % float(settings['timeout_submission'])
         short = sum(budget in (r or {}).get('reason', '') for r in results.values())
         if short:
@@ -384,6 +388,43 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
             'max': sum(p['points'] for p in parts), 'checks': checks,
             'notes': notes, 'review': flags, 'broken_modules': broken, 'grader_error': error,
             'seconds': round(time.monotonic() - t0, 2), 'started': started, 'ended': time.time()}
+
+
+SETTINGS = [   # key, option, what it is, smallest value
+    ('timeout_check', '--timeout-cell', 'seconds', 0),
+    ('timeout_submission', '--timeout-submission', 'seconds', 0),
+    ('memory_mb', '--memory-mb', 'megabytes', 0),
+    ('output_cap_kb', None, 'kilobytes', 0),
+]
+
+
+def settings_problem(settings):
+    """What is wrong with the limits (from the config and the options), or None."""
+    for key, option, unit, low in SETTINGS:
+        value = settings.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > low:
+            where = 'settings.%s in the config%s' % (key, ' (or %s)' % option if option else '')
+            return '%s must be a number of %s above %g, not %r' % (where, unit, low, value)
+    return None
+
+
+def reference_problem(config, tpl, ref_name, run_root, settings):
+    """Grade the instructor's own solution under the run's limits: if it does not
+    score full marks, the limits or the config are wrong for every student."""
+    sub = run_root / 'reference-solution'
+    for rel in STUDENT_MODULES.values():
+        (sub / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / rel, sub / rel)
+    g = grade_one(0, sub, config, tpl, ref_name, run_root, settings, name='reference-solution')
+    if g['total'] == g['max'] and not g['grader_error']:
+        return None
+    failed = [(cid, c) for cid, c in g['checks'].items() if c is not None and not c['ok']]
+    why = g['grader_error'] or (('%s: %s' % (failed[0][0], failed[0][1]['reason'].splitlines()[0][:300]))
+                                if failed else 'no check ran')
+    return ('under these limits and this config the reference solution itself scores %s / %s (%s); '
+            'every student would lose those points. Fix the limits (--timeout-cell, --timeout-submission, '
+            '--memory-mb, [settings] in %s) or the config; nothing graded, nothing written'
+            % (fmt(g['total']), fmt(g['max']), why, 'the config'))
 
 
 def unique_names(paths):
@@ -461,6 +502,11 @@ def main(argv=None):
         if value is not None:
             settings[key] = value
 
+    problem = settings_problem(settings)
+    if problem:
+        print('grade: ' + problem + '; nothing graded', file=sys.stderr)
+        return 2
+
     names = unique_names(args.submissions)
     problem, kept = check_out(args.out, names, args.mode, config['parts'])
     if problem:
@@ -472,6 +518,11 @@ def main(argv=None):
     run_root = Path(tempfile.mkdtemp(prefix='cs231n-grade-'))
     try:
         tpl, ref_name = make_template(run_root, config, snap, notebooks)
+        say('grading the reference solution first, under the same limits')
+        problem = reference_problem(config, tpl, ref_name, run_root, settings)
+        if problem:
+            print('grade: ' + problem, file=sys.stderr)
+            return 2
         say('grading %d submission(s), %d at a time' % (len(names), max(1, min(args.jobs, len(names)))))
         grades = [None] * len(names)
         t0 = time.monotonic()
@@ -489,6 +540,9 @@ def main(argv=None):
                     (['%d review flag(s)' % len(g['review'])] if g['review'] else [])
                 say('  %-24s %6s / %s  (%.1f s)%s' % (g['student'], fmt(g['total']), fmt(g['max']), g['seconds'],
                                                     ''.join('  ' + m for m in marks)))
+                if g['grader_error'] and args.quiet:   # --quiet prints errors all the same
+                    print('grade: GRADER ERROR on %s: %s: grade it by hand' % (g['student'], g['grader_error']),
+                          file=sys.stderr, flush=True)
         except KeyboardInterrupt:
             STOP.set()
             with LIVE_LOCK:

@@ -55,8 +55,10 @@ def feedback_text(g, parts):
         out.insert(0, '- %s: %s' % (', '.join(dict.fromkeys(names)), reason))
     if out:
         lines += ['', 'Failed checks:'] + out
-    if g['notes']:
-        lines += ['', 'Notes:'] + ['- ' + n for n in g['notes']]
+    # an import failure is in the notes too (for the CSV): said above already
+    notes = [n for n in g['notes'] if not any(r.startswith(n[:-3] if n.endswith('...') else n) for r in imports)]
+    if notes:
+        lines += ['', 'Notes:'] + ['- ' + n for n in notes]
     return '\n'.join(lines) + '\n'
 
 

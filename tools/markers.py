@@ -2,6 +2,7 @@
 SOLUTION` regions found and checked, each turned into a TODO block with its
 hint from grading/hints.toml, and put back into a release (tools/release.py)."""
 import ast
+import importlib.util
 import re
 import sys
 import textwrap
@@ -15,6 +16,12 @@ except ModuleNotFoundError:  # Python 3.10: the same parser as a package (a test
     except ModuleNotFoundError:
         sys.exit('the instructor tools need Python 3.11 or newer, or the tomli package '
                  '(pip install tomli) on Python 3.10')
+
+_MISSING = [m for m in ('numpy', 'nbformat') if importlib.util.find_spec(m) is None]
+if _MISSING:   # e.g. the system python instead of the suite's environment
+    sys.exit('the instructor tools need %s, which %s cannot import: run them with the suite\'s '
+             'environment, .venv/bin/python (bash scripts/setup.sh makes it)'
+             % (' and '.join(_MISSING), sys.executable))
 
 ROOT = Path(__file__).resolve().parent.parent
 HINTS = ROOT / 'grading' / 'hints.toml'
