@@ -9,6 +9,13 @@ from . import optim
 from .coco_utils import check_split, sample_coco_minibatch
 
 
+# The settings each built-in update rule reads from its config (cs231n/optim.py);
+# the optimizer's own state (velocity, m, v, t, cache) is not set by hand.
+_HYPERPARAMETERS = {'sgd': ('learning_rate',), 'sgd_momentum': ('learning_rate', 'momentum'),
+                    'rmsprop': ('learning_rate', 'decay_rate', 'epsilon'),
+                    'adam': ('learning_rate', 'beta1', 'beta2', 'epsilon')}
+
+
 class CaptioningSolver:
     """Trains a captioning model with minibatch gradient descent.
 
@@ -73,6 +80,13 @@ class CaptioningSolver:
         if not isinstance(optim_config, dict):
             raise ValueError('optim_config must be a dict (e.g. {\'learning_rate\': 5e-3}); got %r'
                              % (optim_config,))
+        known = _HYPERPARAMETERS.get(update_rule if isinstance(update_rule, str) else None)
+        for key, value in optim_config.items():
+            if known is not None and key not in known:
+                raise ValueError('optim_config: %r is not a setting of %s; its settings are %s'
+                                 % (key, update_rule, ', '.join(known)))
+            if known is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.floating))):
+                raise ValueError('optim_config[%r] must be a number (e.g. 5e-3); got %r' % (key, value))
         if checkpoint_path is not None and os.path.isdir(checkpoint_path):
             raise ValueError('checkpoint_path %s is a folder: give a file name in it, e.g. %s'
                              % (checkpoint_path, os.path.join(checkpoint_path, 'run.ckpt')))
@@ -166,7 +180,14 @@ class CaptioningSolver:
         are in self.loss_history."""
         if self.checkpoint_path and os.path.exists(self.checkpoint_path):
             self.load_checkpoint(self.checkpoint_path)
-            if self.verbose:
+            if self.iteration >= self.num_iterations:
+                print('Note: the run saved in %s is at iteration %d, %s the %d iterations of this run '
+                      '(num_epochs=%d, batch_size=%d): nothing left to train, the model holds its parameters. '
+                      'Give a larger num_epochs to train on from there, or another checkpoint_path to start over.'
+                      % (self.checkpoint_path, self.iteration,
+                         'the end of' if self.iteration == self.num_iterations else 'past',
+                         self.num_iterations, self.num_epochs, self.batch_size))
+            elif self.verbose:
                 print('Resuming from %s at iteration %d / %d'
                       % (self.checkpoint_path, self.iteration, self.num_iterations))
         every = self.checkpoint_every or self.iterations_per_epoch
@@ -227,14 +248,18 @@ class CaptioningSolver:
             raise ValueError('checkpoint %s was written with update_rule %r, but this solver uses %r: '
                              'use the same rule to resume, or another checkpoint_path to start over'
                              % (path, state['update_rule'], rule))
+        params = state['params']
+        cell = getattr(self.model, 'cell_type', None)
+        theirs = _model_sizes(state.get('model', {}).get('cell_type', cell), params)   # (older: no 'model')
+        ours = _model_sizes(cell, self.model.params)
+        if theirs and ours and theirs != ours:
+            raise ValueError('checkpoint %s was written by a CaptioningRNN(%s), but this model is a '
+                             'CaptioningRNN(%s): build the model the checkpoint was written for '
+                             '(CaptioningRNN.from_checkpoint(path) does), or give another checkpoint_path '
+                             'to start over' % (path, theirs, ours))
         changed = ['%s %r (now %r)' % (k, state[k], v) for k, v in
                    (('batch_size', self.batch_size), ('num_epochs', self.num_epochs),
                     ('optim_config', self.optim_config)) if k in state and state[k] != v]
-        if changed:
-            print('Note: %s was written with %s. Resuming keeps its optimizer state (learning rate '
-                  'included); the new batch_size and num_epochs apply from here on.'
-                  % (path, ', '.join(changed)))
-        params = state['params']
         if set(params) != set(self.model.params):
             raise ValueError('checkpoint %s holds parameters %s, but the model has %s'
                              % (path, sorted(params), sorted(self.model.params)))
@@ -243,12 +268,26 @@ class CaptioningSolver:
                 raise ValueError('checkpoint %s: parameter %s has shape %s, the model expects %s'
                                  % (path, k, v.shape, self.model.params[k].shape))
             self.model.params[k] = v.astype(self.model.params[k].dtype)
+        if changed:   # said once the checkpoint fits the model
+            print('Note: %s was written with %s. Resuming keeps its optimizer state (learning rate '
+                  'included); the new batch_size and num_epochs apply from here on.'
+                  % (path, ', '.join(changed)))
         self.optim_configs = state['optim_configs']
         self.iteration = state['iteration']
         self.epoch = state['epoch']
         self.loss_history = list(state['loss_history'])
         np.random.set_state(state['random_state'])
         self._undo = None        # nothing from before the load to go back to
+
+
+def _model_sizes(cell_type, params):
+    """'cell_type=..., input_dim=..., ...' of a CaptioningRNN's parameters, or None."""
+    try:
+        V, W = params['W_embed'].shape
+        D, H = params['W_proj'].shape
+    except (KeyError, ValueError, AttributeError):
+        return None
+    return "cell_type=%r, input_dim=%d, wordvec_dim=%d, hidden_dim=%d, %d words" % (cell_type, D, W, H, V)
 
 
 def read_checkpoint(path):

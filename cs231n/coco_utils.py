@@ -163,11 +163,24 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
         base_dir = default_base_dir(pca_features)
     base_dir = Path(base_dir)
     cmd = BUILD_COMMAND if base_dir.resolve() == OFFLINE_DIR.resolve() else FETCH_COMMAND
+    known = base_dir.resolve() in {d.resolve() for d in (BASE_DIR, COURSE_DIR, OFFLINE_DIR)}
+    if not base_dir.is_dir() and not known:   # a folder of one's own: most likely a wrong path
+        raise FileNotFoundError(
+            'No such folder: %s (base_dir). Give the folder that holds %s, or leave base_dir out to use '
+            'the default dataset; the real COCO data comes from `%s`.' % (base_dir, CAPTIONS_FILE, FETCH_COMMAND))
     if not base_dir.is_dir():
         raise FileNotFoundError(
             'No captioning dataset at %s. Get it with `%s`, '
             'or set %s to a dataset folder.' % (base_dir, cmd, ENV_VAR))
     missing = missing_files(base_dir, pca_features)
+    if missing and not known and len(missing) == len(required_files(pca_features)):
+        inside = sorted(d.name for d in base_dir.iterdir()
+                        if d.is_dir() and not missing_files(d, pca_features))
+        raise FileNotFoundError(
+            '%s (base_dir) holds none of the dataset\'s files (%s, ...).%s' % (
+                base_dir, CAPTIONS_FILE, ' Its folder %s holds a complete dataset: load_coco_data(%r).' % (
+                    ' and '.join(inside), str(base_dir / inside[0])) if inside else
+                ' Give the folder that holds them; the real COCO data comes from `%s`.' % FETCH_COMMAND))
     if missing:
         raise FileNotFoundError(
             'The dataset at %s is incomplete: missing %s. Fetch it again with `%s`.'
@@ -281,7 +294,13 @@ def decode_captions(captions, idx_to_word):
     Returns:
     - A list of N strings, or one string for a 1-d input
     """
-    captions = np.asarray(captions)
+    try:
+        captions = np.asarray(captions)
+    except ValueError:   # rows of different lengths
+        raise ValueError('decode_captions: captions must be an integer array of shape (N, T) or (T,); got '
+                         'rows of different lengths: pad them with <NULL> (0) to one length T') from None
+    if captions.size == 0 and captions.ndim in (1, 2):
+        return '' if captions.ndim == 1 else [''] * captions.shape[0]
     if captions.ndim not in (1, 2) or not np.issubdtype(captions.dtype, np.integer):
         raise ValueError('decode_captions: captions must be an integer array of shape (N, T) or (T,); '
                          'got dtype %s, shape %s' % (captions.dtype, captions.shape))

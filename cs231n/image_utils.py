@@ -61,7 +61,10 @@ def image_from_url(url, timeout=TIMEOUT):
     - An array of shape (H, W, 3), dtype uint8, RGB; or None (with a one-line
       warning on stderr) if the image cannot be had.
     """
-    url = str(url)
+    if url is None or not isinstance(url, (str, os.PathLike)) or not str(url).strip():
+        _warn('url must be a URL or a path (a str); got %r' % (url,))
+        return None
+    url = os.fspath(url)
     parts = urllib.parse.urlparse(url)
     scheme, host = parts.scheme.lower(), parts.netloc.lower()
     web = scheme in ('http', 'https')

@@ -45,15 +45,34 @@ def stream_text(cell):
                    if o.get('output_type') == 'stream' and o.get('name') == 'stdout')
 
 
-def run_notebook(path, out_dir, timeout):
-    """Execute one notebook; return a result dict (never raises for a failing cell)."""
+def _live_lines(cell, cell_index, execute_reply, total, show):
+    """Progress while a notebook runs: its check and result lines as they come."""
+    for line in stream_text(cell).splitlines():
+        if re.match(r'^(PASS |NOTE: |validation BLEU|(rnn|lstm): .*validation loss)', line):
+            show('  [cell %d/%d] %s' % (cell_index + 1, total, line))
+
+
+def run_notebook(path, out_dir, timeout, show=print):
+    """Execute one notebook; return a result dict (never raises for a failing cell).
+    Every stored output is cleared first: what the copy holds ran now."""
+    import shutil
+    import tempfile
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == 'code':
+            cell.outputs, cell.execution_count = [], None
+    total = len(nb.cells)
     nb.cells.append(nbformat.v4.new_code_cell(SUMMARY_CELL))
-    client = NotebookClient(nb, timeout=timeout, kernel_name='python3',
+    sockets = tempfile.mkdtemp(prefix='cs231n-kernel-')   # local sockets, not TCP ports
+    km = KernelManager(kernel_name='python3', transport='ipc', ip=os.path.join(sockets, 'kernel'))
+    hook = lambda cell, cell_index, execute_reply: _live_lines(cell, cell_index, execute_reply, total,
+                                                               lambda line: show(line, flush=True))
+    client = NotebookClient(nb, km=km, timeout=timeout, on_cell_executed=hook,
                             resources={'metadata': {'path': str(path.parent)}})
     t0 = time.time()
     error = None
@@ -63,17 +82,32 @@ def run_notebook(path, out_dir, timeout):
         plain = re.sub(r'\x1b\[[0-9;]*m', '', str(e))  # the traceback comes with colours
         lines = [l for l in plain.splitlines() if l.strip()]
         error = next((l for l in reversed(lines) if re.match(r'^\w*(Error|Exception)\b', l)), lines[-1])
-    m = re.search(r'^SUMMARY (.*)$', stream_text(nb.cells.pop()), re.M)  # not part of the notebook
+    finally:   # the client leaves a kernel it did not start running
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+        shutil.rmtree(sockets, ignore_errors=True)
+    last = nb.cells.pop()   # the summary cell: not part of the notebook
+    m = re.search(r'^SUMMARY (.*)$', stream_text(last), re.M) if last.cell_type == 'code' else None
     summary = json.loads(m.group(1)) if m else {}
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_dir / path.name)
     text = '\n'.join(stream_text(c) for c in nb.cells if c.cell_type == 'code')
+    dataset = next(iter(re.findall(r'^Loading .*$', text, re.M)), '')
+    # the loader prints paths relative to the notebook's folder: say them from here
+    dataset = re.sub(r'(?<= )(\.\./\S+)', lambda m: _from_here(path.parent / m.group(1)), dataset)
     return {'name': path.name, 'seconds': time.time() - t0, 'error': error,
             'passed': re.findall(r'^PASS (.*?)(?::|$)', text, re.M),
             'bleu': re.findall(r'^validation (BLEU-1 .*)$', text, re.M),
+            'compared': re.findall(r'^((?:rnn|lstm): .*validation loss .*)$', text, re.M),
             'notes': re.findall(r'^NOTE: (.*)$', text, re.M),
             'losses': summary.get('losses', {}), 'samples': summary.get('samples', []),
-            'dataset': next(iter(re.findall(r'^Loading .*$', text, re.M)), '')}
+            'dataset': dataset}
+
+
+def _from_here(p):
+    p = os.path.normpath(p)
+    rel = os.path.relpath(p)
+    return p if rel.startswith(os.pardir) else rel
 
 
 def main(argv=None):
@@ -110,7 +144,9 @@ def main(argv=None):
         if r['error']:
             print('  FAILED:', r['error'])
         for name, loss in r['losses'].items():
-            print('  final training loss of %s: %.3f' % (name, loss))
+            print('  %s: training loss of the last minibatch %.3f' % (name, loss))
+        for c in r['compared']:
+            print('  trained side by side:', c)
         for b in r['bleu']:
             print('  validation', b)
         for s in r['samples']:

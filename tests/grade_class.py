@@ -356,6 +356,9 @@ CLASS = {
     'flood': ('zip', {LAYERS: FLOOD}, set()),
     'syntax_error': ('zip', {MODEL: SYNTAX_ERROR}, MODEL_PARTS),
     'nested_zip': ('nested', {}, set()),
+    'flat_zip': ('flat', {}, set()),           # the three files at the top of the zip, no folders
+    'windows_zip': ('windows', {}, set()),     # names written with backslashes
+    'deep_folder': ('deep', {}, set()),        # a folder with everything two folders down
     'missing_file': ('missing', {}, MODEL_PARTS),
 }
 # sampling that embeds the previous words, shape (N,), with word_embedding_forward, as

@@ -1,9 +1,11 @@
 """The loader on the real coco_mini fixture, and its errors on broken data."""
 import json
+import re
 import shutil
 
 import h5py
 import numpy as np
+
 import pytest
 
 from cs231n.coco_utils import (DatasetError, decode_captions, load_coco_data,
@@ -100,6 +102,21 @@ def copy_of_mini(coco_mini, tmp_path):
 def test_missing_folder_names_command(tmp_path):
     with pytest.raises(FileNotFoundError, match=r'bash get_datasets.sh'):
         load_coco_data(tmp_path / 'nowhere')
+
+
+def test_a_wrong_folder_is_said_to_be_wrong_not_missing_its_download(tmp_path, copy_of_mini):
+    with pytest.raises(FileNotFoundError, match=r'^No such folder: .*nowhere \(base_dir\)\. Give the folder that '
+                                                r'holds coco2014_captions.h5, or leave base_dir out'):
+        load_coco_data(tmp_path / 'nowhere')
+    parent = copy_of_mini.parent    # one folder too high
+    with pytest.raises(FileNotFoundError, match=r"holds none of the dataset's files .*Its folder %s holds a "
+                                                r"complete dataset: load_coco_data\('%s'\)"
+                                                % (copy_of_mini.name, re.escape(str(copy_of_mini)))):
+        load_coco_data(parent)
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"holds none of the dataset's files .*Give the folder that holds them"):
+        load_coco_data(empty)
 
 
 def test_missing_file_named(copy_of_mini):
@@ -273,3 +290,10 @@ def test_check_location_warns_about_another_copy_of_the_package(tmp_path, monkey
     out = capsys.readouterr().out
     assert out.startswith('WARNING: the cs231n package comes from %s' % (cs231n.ROOT / 'cs231n'))
     assert str(tmp_path) in out and 'bash scripts/setup.sh' in out
+
+
+def test_decode_captions_of_ragged_or_empty_input():
+    words = ['<NULL>', '<START>', '<END>', 'a', 'cat']
+    with pytest.raises(ValueError, match=r'rows of different lengths: pad them with <NULL> \(0\)'):
+        decode_captions([[1, 3, 4, 2], [1, 4]], words)
+    assert decode_captions([], words) == '' and decode_captions(np.zeros((2, 0), int), words) == ['', '']

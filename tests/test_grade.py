@@ -33,9 +33,10 @@ def graded(tmp_path_factory, release_dir):
             subprocess.run(['bash', 'collect_submission.sh'], cwd=work, check=True, capture_output=True)
             path = subs / (name + '.zip')
             shutil.copy(work / 'submission.zip', path)
-        elif how == 'folder':
+        elif how in ('folder', 'deep'):
             path = subs / name
             for rel, data in _solution_files(changes).items():
+                rel = 'Downloads/assignment3/' + rel if how == 'deep' else rel
                 (path / rel).parent.mkdir(parents=True, exist_ok=True)
                 (path / rel).write_text(data)
         else:
@@ -46,6 +47,10 @@ def graded(tmp_path_factory, release_dir):
                 files = {'hw3/' + k: v for k, v in files.items()}
                 files['../../escaped.py'] = 'print("never extracted")\n'
                 files['/abs/cs231n/rnn_layers.py'] = 'raise SystemExit\n'
+            if how == 'flat':
+                files = {k.rsplit('/', 1)[-1]: v for k, v in files.items()}
+            if how == 'windows':
+                files = {k.replace('/', '\\'): v for k, v in files.items()}
             if how == 'missing':
                 del files[MODEL]
             (subs / name).mkdir()
@@ -81,7 +86,7 @@ def _reasons(graded, name, part):
 
 def test_class_csv_is_complete_and_graded_in_parallel(graded):
     assert graded['header'] == ['student'] + PARTS + ['total', 'notes', 'review_flags']
-    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 23
+    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 26
     for name, row in graded['rows'].items():
         assert float(row['total']) == pytest.approx(sum(float(row[p]) for p in PARTS))
         assert (graded['feedback'] / (name + '.txt')).is_file()
@@ -259,6 +264,22 @@ def test_output_flood_is_capped(graded):
     assert flood['seconds'] < 60
 
 
+def test_files_out_of_place_are_found_and_said(graded):
+    notes = {n: graded['rows'][n]['notes'] for n in ('flat_zip', 'deep_folder', 'windows_zip', 'nested_zip')}
+    assert ('cs231n/classifiers/rnn.py: taken from rnn.py in submission.zip (hand in with '
+            'collect_submission.sh, which puts it at cs231n/classifiers/rnn.py)') in notes['flat_zip']
+    assert 'cs231n/rnn_layers.py: taken from Downloads/assignment3/cs231n/rnn_layers.py in deep_folder' \
+        in notes['deep_folder']
+    assert notes['windows_zip'] == notes['nested_zip'] == ''   # where the assignment puts them
+
+
+def test_missing_file_is_said_first_in_the_feedback(graded):
+    text = (graded['feedback'] / 'missing_file.txt').read_text()
+    head = text.split('part ')[0]
+    assert 'could not be taken (graded as handed out):\n- cs231n/classifiers/rnn.py: not found in' in head
+    assert 'collect_submission.sh' in head
+
+
 def test_missing_file_and_hostile_zip(graded):
     assert any('graded as handed out' in n for n in graded['students']['missing_file']['notes'])
     assert float(graded['rows']['nested_zip']['total']) == 100
@@ -373,3 +394,19 @@ def test_limits_that_would_fail_every_student_are_refused_before_anything_is_wri
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert says in proc.stderr and 'nothing graded' in proc.stderr
     assert {f.name: f.read_bytes() for f in results.rglob('*') if f.is_file()} == before   # untouched
+
+
+def test_regrading_a_student_from_another_file_says_what_changed(graded, tmp_path):
+    results = tmp_path / 'results'
+    shutil.copytree(graded['feedback'].parent, results)
+    late = tmp_path / 'late' / 'broken_db'          # the same student, another hand-in: the solution
+    for rel, data in _solution_files({}).items():
+        (late / rel).parent.mkdir(parents=True, exist_ok=True)
+        (late / rel).write_text(data)
+    proc = subprocess.run(_grade_cmd(str(late), '--out', str(results / 'grades.csv'), '--merge'),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    was = graded['rows']['broken_db']['total']
+    assert ('note: broken_db was %s / 100 in the earlier run (from %s), now 100 (from %s)'
+            % (was, graded['students']['broken_db']['path'], late)) in proc.stdout
+    assert 'note: solution was' not in proc.stdout

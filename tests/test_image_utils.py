@@ -198,3 +198,10 @@ def test_a_refused_connection_is_remembered_too(capsys):
     assert '127.0.0.1:9' in image_utils._UNREACHABLE
     assert image_from_url('http://127.0.0.1:9/y.jpg', timeout=2) is None
     assert 'skipped: 127.0.0.1:9 could not be reached' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('url', [None, '', 42])
+def test_no_url_says_what_it_got(url, capsys):
+    assert image_from_url(url) is None
+    err = capsys.readouterr().err
+    assert err == 'image_from_url: url must be a URL or a path (a str); got %r\n' % (url,)

@@ -227,6 +227,17 @@ def test_bad_feature_dimension():
         model.sample(np.zeros(3))
 
 
+@pytest.mark.parametrize('bad', [np.nan, np.inf])
+def test_features_that_are_not_finite_are_refused(bad):
+    model = tiny_model('rnn')
+    feats = np.ones((4, 3))
+    feats[2, 1] = bad
+    with pytest.raises(ValueError, match=r'features hold NaN or infinite values \(in 1 row\(s\), the first row 2\)'):
+        model.sample(feats)
+    with pytest.raises(ValueError, match='NaN or infinite'):
+        model.loss(feats, np.ones((4, 5), dtype=int))
+
+
 def test_bad_caption_ids():
     model = tiny_model('lstm')
     caps = np.array([[1, 3, 9, 2]])

@@ -236,7 +236,23 @@ def test_verify_of_a_folder_that_is_no_release_says_so(tmp_path, rel):
     with pytest.raises(release.ReleaseError, match='lacks .*rnn_layers.py'):
         release.verify(partial)
     shutil.copytree(rel / 'cs231n', partial / 'cs231n', dirs_exist_ok=True)
-    assert release.verify(partial) == ['notebooks/%s: missing' % n for n in release.solution_notebooks()]
+    problems = release.verify(partial)
+    nbs = ['notebooks/%s: missing' % n for n in release.solution_notebooks()]
+    assert problems[:len(nbs)] == nbs and 'README.md: missing (a fresh release has it)' in problems
+
+
+def test_verify_finds_every_changed_missing_or_extra_file(tmp_path, rel):
+    copy = tmp_path / 'copy'
+    shutil.copytree(rel, copy)
+    with open(copy / 'cs231n' / 'optim.py', 'a') as f:
+        f.write('# edited\n')
+    (copy / 'README.md').unlink()
+    (copy / 'cs231n' / 'extra.py').write_text('x = 1\n')
+    (copy / 'cs231n' / '__pycache__').mkdir(exist_ok=True)
+    (copy / 'cs231n' / '__pycache__' / 'optim.cpython-311.pyc').write_bytes(b'\0')   # not compared
+    assert sorted(release.verify(copy)) == ['README.md: missing (a fresh release has it)',
+                                            'cs231n/extra.py: not in a fresh release',
+                                            'cs231n/optim.py: differs from a fresh release']
 
 
 def test_restoring_the_solution_gives_the_solution_files(rel):

@@ -111,6 +111,30 @@ def test_bad_update_rule():
         CaptioningSolver(model, data, update_rule='adamw')
 
 
+@pytest.mark.parametrize('rule, config, msg', [
+    ('adam', {'learnin_rate': 1e-1}, r"optim_config: 'learnin_rate' is not a setting of adam; its settings are "
+                                     r"learning_rate, beta1, beta2, epsilon"),
+    ('sgd', {'momentum': 0.9}, r"'momentum' is not a setting of sgd; its settings are learning_rate$"),
+    ('rmsprop', {'learning_rate': '1e-3'}, r"optim_config\['learning_rate'\] must be a number \(e.g. 5e-3\); got '1e-3'"),
+])
+def test_a_mistyped_optim_config_is_refused(rule, config, msg):
+    model, data = tiny_setup()
+    with pytest.raises(ValueError, match=msg):
+        CaptioningSolver(model, data, update_rule=rule, optim_config=config)
+
+
+def test_a_custom_update_rule_takes_any_config():
+    model, data = tiny_setup()
+    seen = []
+
+    def rule(w, dw, config):
+        seen.append(config['step'])
+        return w - config['step'] * dw, config
+    CaptioningSolver(model, data, update_rule=rule, optim_config={'step': 1e-3}, batch_size=10, num_epochs=1,
+                     verbose=False).train()
+    assert seen and set(seen) == {1e-3}
+
+
 def test_checkpoint_resume_gives_same_history(tmp_path):
     ckpt = tmp_path / 'run.ckpt'
     model, data = tiny_setup(seed=1)
@@ -145,8 +169,30 @@ def test_checkpoint_rejects_other_model(tmp_path):
     solver.save_checkpoint(tmp_path / 'c.ckpt')
     other = CaptioningRNN(data['word_to_idx'], input_dim=8, wordvec_dim=6, hidden_dim=12, cell_type='lstm')
     s2 = CaptioningSolver(other, data, verbose=False)
-    with pytest.raises(ValueError, match=r'parameter .* has shape .* the model expects'):
+    with pytest.raises(ValueError, match=r"c.ckpt was written by a CaptioningRNN\(cell_type='lstm', input_dim=8, "
+                                         r"wordvec_dim=6, hidden_dim=10, 6 words\), but this model is a "
+                                         r"CaptioningRNN\(cell_type='lstm', input_dim=8, wordvec_dim=6, "
+                                         r"hidden_dim=12, 6 words\): build the model the checkpoint was written "
+                                         r"for \(CaptioningRNN.from_checkpoint\(path\) does\)"):
         s2.load_checkpoint(tmp_path / 'c.ckpt')
+    rnn = CaptioningRNN(data['word_to_idx'], input_dim=8, wordvec_dim=6, hidden_dim=10, cell_type='rnn')
+    with pytest.raises(ValueError, match=r"written by a CaptioningRNN\(cell_type='lstm'.*this model is a "
+                                         r"CaptioningRNN\(cell_type='rnn'"):
+        CaptioningSolver(rnn, data, verbose=False, batch_size=20).load_checkpoint(tmp_path / 'c.ckpt')
+
+
+def test_a_finished_run_says_there_is_nothing_left_to_train(tmp_path, capsys):
+    ckpt = tmp_path / 'run.ckpt'
+    model, data = tiny_setup()
+    CaptioningSolver(model, data, batch_size=10, num_epochs=3, verbose=False, checkpoint_path=str(ckpt)).train()
+    capsys.readouterr()
+    again = CaptioningSolver(model, data, batch_size=10, num_epochs=1, checkpoint_path=str(ckpt))
+    again.train()
+    out = capsys.readouterr().out
+    assert ('the run saved in %s is at iteration 12, past the 4 iterations of this run (num_epochs=1, '
+            'batch_size=10): nothing left to train' % ckpt) in out
+    assert 'Give a larger num_epochs' in out and 'Resuming from' not in out and 'Iteration' not in out
+    assert again.iteration == 12 and len(again.loss_history) == 12
 
 
 def test_resuming_says_what_the_checkpoint_keeps(tmp_path, capsys):

@@ -50,8 +50,8 @@ GRADING = ROOT / 'grading'
 sys.path.insert(0, str(ROOT / 'tools'))
 import release  # noqa: E402  (tools/release.py: the student version of a file)
 from release import tomllib  # noqa: E402
-from grade_reports import (check_out, count_passed, feedback_text, fmt, out_problem,  # noqa: E402,F401
-                           report_paths, write_reports)
+from grade_reports import (check_out, count_passed, earlier_students, feedback_text, fmt,  # noqa: E402,F401
+                           out_problem, report_paths, write_reports)
 from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, read_submission, submissions_inside,  # noqa: E402,F401
                                review_flags, student_name)
 from grade_config import STUDENT_MODULES, ConfigError, load_config  # noqa: E402
@@ -512,6 +512,10 @@ def main(argv=None):
     if problem:
         print('grade: ' + problem, file=sys.stderr)
         return 2
+    try:   # to say whose grade this run changes (a JSON that cannot be read: nothing to say)
+        before = {n: r for n, r in earlier_students(args.out).items() if r and n in names}
+    except (OSError, ValueError, KeyError, TypeError):
+        before = {}
     for path, name in zip(args.submissions, names):
         if name != student_name(path):
             say('note: %s is named %s: another submission is %s too' % (path, name, student_name(path)))
@@ -559,6 +563,12 @@ def main(argv=None):
         say('wrote %s, %s, %s and %s/ in %.1f s' % (args.out, json_path, review, fb, time.monotonic() - t0))
         if kept:
             say('kept %d student(s) of the earlier run (--merge)' % len(kept))
+        for g in grades:   # graded before, into the same reports
+            old = before.get(g['student'])
+            if old and (old.get('total') != g['total'] or old.get('path') != g['path']):
+                say('note: %s was %s / %s in the earlier run (from %s), now %s (from %s)'
+                    % (g['student'], fmt(old.get('total', 0)), fmt(g['max']), old.get('path'),
+                       fmt(g['total']), g['path']))
         if stale:
             say('removed %d feedback file(s) of an earlier run from %s/ (students not in this run)' % (stale, fb))
         if args.keep_workspaces:

@@ -12,6 +12,10 @@ def fmt(x):
 
 def feedback_text(g, parts):
     lines = ['Grade for %s: %s / %s' % (g['student'], fmt(g['total']), fmt(g['max'])), '']
+    missing = [n for n in g['notes'] if ': not found in ' in n or ': several copies' in n]
+    if missing:   # the cause of every TODO failure below: said first
+        lines += ['Files of your submission that could not be taken (graded as handed out):'] + ['- ' + n for n in missing] + \
+                 ['Hand in with `bash collect_submission.sh`, which puts every file in its place.', '']
     width = max(len(p['name']) for p in parts)
     lines.append('%-*s  %6s  %6s' % (width, 'part', 'points', 'max'))
     for p in parts:
@@ -56,7 +60,8 @@ def feedback_text(g, parts):
     if out:
         lines += ['', 'Failed checks:'] + out
     # an import failure is in the notes too (for the CSV): said above already
-    notes = [n for n in g['notes'] if not any(r.startswith(n[:-3] if n.endswith('...') else n) for r in imports)]
+    notes = [n for n in g['notes'] if n not in missing and
+             not any(r.startswith(n[:-3] if n.endswith('...') else n) for r in imports)]
     if notes:
         lines += ['', 'Notes:'] + ['- ' + n for n in notes]
     return '\n'.join(lines) + '\n'

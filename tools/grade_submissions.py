@@ -18,6 +18,9 @@ def student_name(path):
     return re.sub(r'[^A-Za-z0-9._-]+', '_', stem).strip('._') or 'student'
 
 
+_ELSEWHERE = '%s: taken from %s in %s (hand in with collect_submission.sh, which puts it at %s)'
+
+
 def _subfolders(folder):
     return sorted(d for d in folder.iterdir() if d.is_dir() and not d.is_symlink() and d.name != '__MACOSX')
 
@@ -63,6 +66,44 @@ def _pick(names, rel):
     return hits[0] if len(hits) == 1 else (None if not hits else 'ambiguous')
 
 
+def _locate(names, rel):
+    """(member, elsewhere) for the student file `rel` among the submission's
+    relative paths `names` (Windows separators allowed): where the assignment
+    puts it (at the top or one folder down), else the one member at any depth
+    that ends with `rel`, else the one named like it (rnn_layers.py at the top);
+    elsewhere is True for those two. None or 'ambiguous' when not found."""
+    norm = {}
+    for n in names:
+        m = n.replace('\\', '/')
+        if not m.startswith('/') and '..' not in m.split('/') and '__MACOSX' not in m:
+            norm.setdefault(m, n)
+    member = _pick(list(norm), rel)
+    if member is not None:
+        return (norm[member] if member != 'ambiguous' else member), False
+    for hits in ([m for m in norm if m.endswith('/' + rel)],
+                 [m for m in norm if m.rsplit('/', 1)[-1] == rel.rsplit('/', 1)[-1]]):
+        if len(hits) == 1:
+            return norm[hits[0]], True
+        if hits:
+            return 'ambiguous', False
+    return None, False
+
+
+def _walk(folder, limit=5000):
+    """Relative paths of the files under folder (no symlinks), at most limit."""
+    out, todo = [], [folder]
+    while todo and len(out) < limit:
+        d = todo.pop()
+        for e in sorted(d.iterdir()):
+            if e.is_symlink() or e.name in ('.git', '__MACOSX', 'node_modules'):
+                continue
+            if e.is_dir():
+                todo.append(e)
+            elif e.is_file():
+                out.append(e.relative_to(folder).as_posix())
+    return out
+
+
 def read_submission(path, student_files, optional=()):
     """{relative path: bytes or None} of the student's files, and notes (none
     for a missing file that is `optional`)."""
@@ -77,13 +118,15 @@ def read_submission(path, student_files, optional=()):
             with zipfile.ZipFile(path) as z:
                 infos = {i.filename: i for i in z.infolist() if not i.is_dir()}
                 for rel in student_files:
-                    member = _pick(list(infos), rel)
+                    member, elsewhere = _locate(list(infos), rel)
                     if member in (None, 'ambiguous'):
                         files[rel] = None
                         if member is None and rel in optional:
                             continue
                         notes.append('%s: %s in %s' % (rel, 'several copies' if member else 'not found', path.name))
                         continue
+                    if elsewhere:
+                        notes.append(_ELSEWHERE % (rel, member.replace('\\', '/'), path.name, rel))
                     info = infos[member]
                     if info.file_size > MAX_FILE_BYTES:
                         files[rel] = None
@@ -100,10 +143,17 @@ def read_submission(path, student_files, optional=()):
             notes.append('%s is not a readable zip file (%s)' % (path.name, type(e).__name__))
             files = {rel: None for rel in student_files}
     elif path.is_dir():
+        walked = None
         for rel in student_files:
             top = path / rel
             found = [top] if top.is_file() and not top.is_symlink() else \
                 [d / rel for d in _subfolders(path) if (d / rel).is_file() and not (d / rel).is_symlink()]
+            if not found:   # elsewhere in the folder
+                walked = _walk(path) if walked is None else walked
+                member, _ = _locate(walked, rel)
+                if member not in (None, 'ambiguous'):
+                    found = [path / member]
+                    notes.append(_ELSEWHERE % (rel, member, path.name, rel))
             if len(found) != 1:
                 files[rel] = None
                 if not found and rel in optional:

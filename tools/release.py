@@ -341,6 +341,29 @@ def verify(release_dir):
         restored = restore_notebook(released, sol, name)
         if [c.source for c in restored.cells] != [c.source for c in sol.cells]:
             problems.append('notebooks/%s: restoring the solution does not give the source cells' % name)
+    problems += _compare_with_fresh_release(Path(release_dir))
+    return problems
+
+
+_NOT_COMPARED = {'.git', '__pycache__', '.ipynb_checkpoints'}
+
+
+def _tree(folder):
+    return {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob('*'))
+            if p.is_file() and not _NOT_COMPARED & set(p.relative_to(folder).parts)}
+
+
+def _compare_with_fresh_release(release_dir):
+    """Every file of release_dir against a release built now: changed, missing, extra."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix='cs231n-verify-') as tmp:
+        fresh = Path(tmp) / 'release'
+        write_release(fresh, warn=lambda msg: None)
+        want, have = _tree(fresh), _tree(release_dir)
+        problems = ['%s: missing (a fresh release has it)' % rel for rel in want if rel not in have]
+        problems += ['%s: not in a fresh release' % rel for rel in have if rel not in want]
+        problems += ['%s: differs from a fresh release' % rel for rel in want
+                     if rel in have and want[rel].read_bytes() != have[rel].read_bytes()]
     return problems
 
 
@@ -350,7 +373,8 @@ def main(argv=None):
     ap.add_argument('out_dir', help='folder to write the student version to (or to verify)')
     ap.add_argument('--force', action='store_true', help='replace an earlier release in OUT_DIR (its .git is kept)')
     ap.add_argument('--verify', action='store_true',
-                    help='check that putting the solution back into OUT_DIR gives this repository')
+                    help='check that putting the solution back into OUT_DIR gives this repository, '
+                         'and that OUT_DIR holds exactly the files of a fresh release')
     args = ap.parse_args(argv)
     warn = lambda msg: print(msg, file=sys.stderr)
     try:

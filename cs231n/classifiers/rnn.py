@@ -76,7 +76,13 @@ class CaptioningRNN:
                 'features must have shape (N, %d) to match input_dim=%d; got shape %s. '
                 'Build the model with input_dim=features.shape[1] (e.g. '
                 "data['train_features'].shape[1])." % (D, D, features.shape))
-        return features.astype(self.dtype, copy=False)
+        features = features.astype(self.dtype, copy=False)
+        if not np.isfinite(features).all():
+            bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
+            raise ValueError('features hold NaN or infinite values (in %d row(s), the first row %d): every '
+                             'caption would be meaningless; check how the features were loaded or computed'
+                             % (bad.size, bad[0]))
+        return features
 
     def _check_captions(self, captions, N):
         captions = np.asarray(captions)
