@@ -220,7 +220,7 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
         if max_train > num_train:
             warnings.warn('load_coco_data: max_train=%d is more than the %d training captions: they '
                           'are drawn at random with repetition' % (max_train, num_train), stacklevel=2)
-        keep = np.random.randint(num_train, size=max_train)
+        keep = np.random.randint(num_train, size=max_train)   # as officially: with repetition
         data['train_captions'] = data['train_captions'][keep]
         data['train_image_idxs'] = data['train_image_idxs'][keep]
     return data

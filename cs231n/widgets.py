@@ -220,13 +220,15 @@ class CaptionExplorer:
         ui['beam_width'] = w.IntSlider(value=self.beam_width, min=1, max=10, description='Beam width',
                                        continuous_update=False)
         ui['resample'] = w.Button(description='Sample again')
+        ui['recaption'] = w.Button(description='Caption again',
+                                   tooltip='with the model as it is now (after training it further)')
         ui['image'] = w.Image(format='png', layout=w.Layout(width='224px', object_fit='contain'))
         ui['note'] = w.HTML()
         ui['panel'] = w.HTML()
         ui['root'] = w.VBox([
             w.HBox([ui['split'], ui['index'], ui['random']]),
             w.HBox([ui['strategy']]),
-            w.HBox([ui['temperature'], ui['beam_width'], ui['resample']]),
+            w.HBox([ui['temperature'], ui['beam_width'], ui['resample'], ui['recaption']]),
             w.HBox([w.VBox([ui['image'], ui['note']]), ui['panel']]),
         ])
         ui['root'].add_class('caption-explorer')
@@ -260,6 +262,7 @@ class CaptionExplorer:
             self.seed += 1
             self.refresh(image=False)
         ui['resample'].on_click(on_resample)
+        ui['recaption'].on_click(lambda _: self.refresh(image=False))   # the model may have changed
         self.refresh()
         return ui['root']
 

@@ -98,6 +98,13 @@ def test_unmatched_path_is_an_error(tmp_path):
     assert not (tmp_path / 'g.csv').exists()
 
 
+def test_no_jobs_is_an_error(tmp_path):
+    proc = subprocess.run([PY, str(REPO / 'tools' / 'grade.py'), str(tmp_path), '--out', str(tmp_path / 'g.csv'),
+                           '--jobs', '0'], capture_output=True, text=True)
+    assert proc.returncode == 2 and '--jobs must be 1 or more' in proc.stderr, proc.stderr
+    assert not (tmp_path / 'g.csv').exists()
+
+
 def test_config_errors_are_caught(tmp_path):
     cfg = (REPO / 'grading' / 'config.toml').read_text()
     bad = tmp_path / 'config.toml'

@@ -241,6 +241,15 @@ def test_verify_of_a_folder_that_is_no_release_says_so(tmp_path, rel):
     assert problems[:len(nbs)] == nbs and 'README.md: missing (a fresh release has it)' in problems
 
 
+def test_verify_of_a_filled_in_copy_says_so(tmp_path, rel):
+    copy = tmp_path / 'filled'
+    shutil.copytree(rel, copy)
+    shutil.copy(REPO / 'cs231n' / 'rnn_layers.py', copy / 'cs231n' / 'rnn_layers.py')   # the student's work
+    with pytest.raises(release.ReleaseError, match=r'rnn_layers.py: 0 TODO blocks but \d+ solution regions: is '
+                                                   r'this a copy that a student filled in'):
+        release.verify(copy)
+
+
 def test_verify_finds_every_changed_missing_or_extra_file(tmp_path, rel):
     copy = tmp_path / 'copy'
     shutil.copytree(rel, copy)

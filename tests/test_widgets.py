@@ -152,3 +152,15 @@ def test_a_failed_image_is_tried_again(explorer, tmp_path):
     ui['index'].value = 0
     ui['index'].value = 1
     assert 'could not be loaded' not in ui['note'].value
+
+
+def test_caption_again_uses_the_model_as_it_is_now(explorer):
+    explorer.widget()
+    ui = explorer._ui
+    before = ui['panel'].value
+    explorer.model.params['b_vocab'][:] = -50      # "trained further": every word but one unlikely
+    explorer.model.params['b_vocab'][6] = 50       # 'blue'
+    assert ui['panel'].value == before             # nothing recomputes by itself
+    ui['recaption'].click()
+    assert ui['panel'].value != before and explorer.caption.split()[0] == 'blue'
+

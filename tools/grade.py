@@ -463,6 +463,8 @@ def main(argv=None):
                       help='write this run alone to --out, dropping the students of an earlier run')
     ap.add_argument('--quiet', action='store_true')
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error('--jobs must be 1 or more (submissions graded at the same time); got %d' % args.jobs)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
 
     missing = [p for p in args.submissions if not os.path.exists(p)]

@@ -180,8 +180,10 @@ def restore_text(released, solution, where='<text>', dropped=()):
     sol = solution.splitlines(keepends=True)
     blocks, regions = find_todo_blocks(rel, where), find_regions(sol, where)
     if len(blocks) != len(regions) - len(dropped):
-        raise ReleaseError('%s: %d TODO blocks but %d solution regions'
-                           % (where, len(blocks), len(regions) - len(dropped)))
+        raise ReleaseError('%s: %d TODO blocks but %d solution regions%s'
+                           % (where, len(blocks), len(regions) - len(dropped),
+                              ': is this a copy that a student filled in, not a release as written?'
+                              if not blocks else ''))
     out, pos, after, blocks = [], 0, 0, iter(blocks)
     for k, (rb, re_, _) in enumerate(regions):
         if k in dropped:

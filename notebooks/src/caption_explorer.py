@@ -11,6 +11,10 @@
 # * **beam**: keep the few most likely partial captions at every step and
 #   return the most likely complete one.
 #
+# The explorer captions with the model as it was when a control last changed:
+# after training the model further in another cell, "Caption again" uses its
+# new parameters.
+#
 # The first cell trains a small model: three passes over at most 20,000
 # training captions (about five seconds on the offline set, half a minute on
 # COCO). In the RNN and LSTM notebooks the same explorer opens on the model you
