@@ -75,8 +75,14 @@ class CaptioningSolver:
                                  ('print_every', print_every, 1)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise ValueError('%s must be an integer >= %d; got %r' % (name, low, value))
-        if not isinstance(lr_decay, (int, float, np.floating)) or not 0 < lr_decay <= 1:
-            raise ValueError('lr_decay must be a number in (0, 1]; got %r' % (lr_decay,))
+        if (isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float, np.floating))
+                or not 0 < lr_decay < np.inf):
+            raise ValueError('lr_decay must be a positive number (1.0: no decay, 0.95: 5 %% less '
+                             'every epoch); got %r' % (lr_decay,))
+        if checkpoint_every is not None and (not isinstance(checkpoint_every, (int, np.integer))
+                                             or isinstance(checkpoint_every, bool) or checkpoint_every < 1):
+            raise ValueError('checkpoint_every must be an integer >= 1 (iterations between checkpoints) '
+                             'or None (every epoch); got %r' % (checkpoint_every,))
         if not isinstance(optim_config, dict):
             raise ValueError('optim_config must be a dict (e.g. {\'learning_rate\': 5e-3}); got %r'
                              % (optim_config,))
@@ -175,11 +181,15 @@ class CaptioningSolver:
                'the update rule\'s default' if lr is None else repr(lr)))
 
     def train(self):
-        """Run the optimisation for num_epochs, resuming from checkpoint_path
-        when it exists. Returns nothing, as the official solver: the losses
-        are in self.loss_history."""
+        """Run the optimisation for num_epochs. As in the official solver,
+        every call trains num_epochs more (run the cell again to train on).
+        With checkpoint_path set and the file there, it resumes that run
+        instead and trains up to its num_epochs in all. Returns nothing: the
+        losses are in self.loss_history."""
+        start = self.iteration          # this call trains from here ...
         if self.checkpoint_path and os.path.exists(self.checkpoint_path):
             self.load_checkpoint(self.checkpoint_path)
+            start = 0                   # ... or the saved run goes on
             if self.iteration >= self.num_iterations:
                 print('Note: the run saved in %s is at iteration %d, %s the %d iterations of this run '
                       '(num_epochs=%d, batch_size=%d): nothing left to train, the model holds its parameters. '
@@ -192,8 +202,9 @@ class CaptioningSolver:
                       % (self.checkpoint_path, self.iteration, self.num_iterations))
         every = self.checkpoint_every or self.iterations_per_epoch
         n = self.num_iterations
-        while self.iteration < n:
-            t = self.iteration
+        end = start + n
+        while self.iteration < end:
+            t = self.iteration - start  # counted from this run's start, as printed
             self._step()
             self.iteration += 1
             if self.verbose and t % self.print_every == 0:
@@ -203,9 +214,9 @@ class CaptioningSolver:
                 for cfg in self.optim_configs.values():
                     if 'learning_rate' in cfg:
                         cfg['learning_rate'] *= self.lr_decay
-            if self.iteration == n and not all(np.isfinite(w).all() for w in self.model.params.values()):
+            if self.iteration == end and not all(np.isfinite(w).all() for w in self.model.params.values()):
                 self._stop_on_bad_loss(None)
-            if self.checkpoint_path and (self.iteration % every == 0 or self.iteration == n):
+            if self.checkpoint_path and (self.iteration % every == 0 or self.iteration == end):
                 self.save_checkpoint(self.checkpoint_path)
 
     # ------------------------------------------------------------------

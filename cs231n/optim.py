@@ -9,6 +9,8 @@ and config a dict of hyperparameters and state (moving averages, step count)
 that the caller keeps and passes back at the next step. Missing entries get the
 defaults below.
 """
+import math
+
 import numpy as np
 
 
@@ -88,8 +90,9 @@ def adam(w, dw, config=None):
     t = config['t'] + 1
     m = b1 * config['m'] + (1 - b1) * dw
     v = b2 * config['v'] + (1 - b2) * (dw * dw)
-    m_hat = m / (1 - b1 ** t)
-    v_hat = v / (1 - b2 ** t)
-    next_w = w - config['learning_rate'] * m_hat / (np.sqrt(v_hat) + config['epsilon'])
+    # the bias corrections folded into the step size, as in the assignment's
+    # optim.py (epsilon is added to sqrt(v), not to the corrected sqrt(v_hat))
+    alpha = config['learning_rate'] * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)   # a Python float: keeps float32
+    next_w = w - alpha * (m / (np.sqrt(v) + config['epsilon']))
     config['m'], config['v'], config['t'] = m, v, t
     return next_w, config

@@ -166,9 +166,9 @@ def _sequence_forward(rows_forward, x, h0, Wx, Wh, b, width):
     width = _check_width(width, N, T)
     xr = _rows_of_steps(x.transpose(1, 0, 2), width)           # (M, D)
     hr, cache = rows_forward(xr, h0, Wx, Wh, b, width)         # (M, H)
-    # a copy, not a view of the cache: changing h in place must not change
-    # what the backward pass computes
-    h = np.ascontiguousarray(_steps_of_rows(hr, width, N).transpose(1, 0, 2))  # (N, T, H)
+    # always a copy, never a view of the cache (ascontiguousarray would give a
+    # view when N or T is 1): changing h in place must not change the backward
+    h = np.array(_steps_of_rows(hr, width, N).transpose(1, 0, 2), order='C')  # (N, T, H)
     return h, cache
 
 

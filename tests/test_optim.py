@@ -43,8 +43,22 @@ def test_adam_two_steps():
     w2, cfg = optim.adam(w1, g2, cfg)
     m = 0.9 * (0.1 * g1) + 0.1 * g2
     v = 0.999 * (0.001 * g1 ** 2) + 0.001 * g2 ** 2
-    expected = w1 - 1e-3 * (m / (1 - 0.9 ** 2)) / (np.sqrt(v / (1 - 0.999 ** 2)) + 1e-8)
-    assert cfg['t'] == 2 and np.allclose(w2, expected, rtol=1e-12, atol=0)
+    # the assignment's form: corrections in the step size, epsilon added to sqrt(v)
+    step = 1e-3 * np.sqrt(1 - 0.999 ** 2) / (1 - 0.9 ** 2)
+    expected = w1 - step * m / (np.sqrt(v) + 1e-8)
+    assert cfg['t'] == 2 and np.allclose(w2, expected, rtol=1e-15, atol=0)
+    # not the textbook form with epsilon added to sqrt(v_hat) (it differs by about 1e-10 here)
+    textbook = w1 - 1e-3 * (m / (1 - 0.9 ** 2)) / (np.sqrt(v / (1 - 0.999 ** 2)) + 1e-8)
+    assert not np.array_equal(w2, textbook)
+
+
+def test_adam_with_a_tiny_gradient_uses_the_assignments_epsilon():
+    """With gradients near epsilon the two forms differ clearly: the first step
+    is lr * g / (|g| + eps / sqrt(1 - beta2)) in the assignment's form."""
+    w, g = np.zeros(1), np.array([1e-8])
+    w1, _ = optim.adam(w, g)
+    want = -1e-3 * 1e-8 / (1e-8 + 1e-8 / np.sqrt(1 - 0.999))
+    assert np.isclose(w1[0], want, rtol=1e-9), (w1[0], want)
 
 
 def test_update_rules_keep_float32():

@@ -163,10 +163,9 @@ def test_forward_with_widths_computes_the_live_samples(cell, lengths):
             assert np.abs(g - w).max() <= 1e-12 * max(np.abs(w).max(), 1.0), name
 
 
-def sequence_case(cell, seed):
-    """(fwd, bwd, (x, h0, Wx, Wh, b), dh): a float64 sequence case, N, T, D, H = 3, 4, 5, 6."""
+def sequence_case(cell, seed, N=3, T=4, D=5, H=6):
+    """(fwd, bwd, (x, h0, Wx, Wh, b), dh): a float64 sequence case."""
     rng = np.random.default_rng(seed)
-    N, T, D, H = 3, 4, 5, 6
     m = 4 if cell == 'lstm' else 1
     args = tuple(rng.standard_normal(s) for s in [(N, T, D), (N, H), (D, m * H), (H, m * H), (m * H,)])
     fwd, bwd = (rnn_forward, rnn_backward) if cell == 'rnn' else (lstm_forward, lstm_backward)
@@ -191,11 +190,14 @@ def test_float32_cache_with_float64_upstream_gradient(cell):
 
 
 @pytest.mark.parametrize('cell', ['rnn', 'lstm'])
-def test_changing_h_in_place_leaves_the_backward_pass_alone(cell):
+@pytest.mark.parametrize('N, T', [(3, 4), (1, 4), (3, 1), (1, 1)])
+def test_changing_h_in_place_leaves_the_backward_pass_alone(cell, N, T):
     """h is the caller's own array: h *= mask or h[...] = 0 after the forward
-    pass must not change the gradients the backward pass computes."""
-    fwd, bwd, args, dh = sequence_case(cell, 12)
+    pass must not change the gradients the backward pass computes (also when
+    N or T is 1, where a transposed view would already be contiguous)."""
+    fwd, bwd, args, dh = sequence_case(cell, 12, N=N, T=T)
     h, cache = fwd(*args)
+    assert not any(np.shares_memory(h, c) for c in cache if isinstance(c, np.ndarray))
     want = bwd(dh, cache)
     h_before = h.copy()
     h, cache = fwd(*args)

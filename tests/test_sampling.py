@@ -92,6 +92,12 @@ def test_temperature_to_zero_is_greedy_and_seed_is_reproducible():
     for row in s1:  # <NULL> after <END>
         hit = np.flatnonzero(row == W2I['<END>'])
         assert len(hit) == 0 or (row[hit[0] + 1:] == 0).all()
+    # without rng: np.random's state decides, so np.random.seed repeats a draw
+    np.random.seed(11)
+    a = m.sample(f, max_length=10, temperature=1.5)
+    b = m.sample(f, max_length=10, temperature=1.5)
+    np.random.seed(11)
+    assert np.array_equal(m.sample(f, max_length=10, temperature=1.5), a) and not np.array_equal(a, b)
 
 
 def test_temperature_one_draws_from_the_model_distribution():

@@ -64,6 +64,34 @@ def test_iterations_epochs_and_lr_decay():
     assert all(abs(c['learning_rate'] - 0.1 * 0.5 ** 3) < 1e-12 for c in solver.optim_configs.values())
 
 
+def test_training_again_trains_num_epochs_more(capsys):
+    """As in the official solver, a second train() (a notebook cell run again)
+    trains num_epochs more, the learning rate decaying on, and prints its
+    iterations counted from its own start."""
+    model, data = tiny_setup()
+    solver = CaptioningSolver(model, data, update_rule='sgd', optim_config={'learning_rate': 0.1},
+                              lr_decay=0.5, batch_size=10, num_epochs=3, print_every=4)
+    solver.train()
+    first = capsys.readouterr().out
+    before = {k: v.copy() for k, v in model.params.items()}
+    solver.train()
+    again = capsys.readouterr().out
+    assert len(solver.loss_history) == 24 and solver.iteration == 24 and solver.epoch == 6
+    assert all(abs(c['learning_rate'] - 0.1 * 0.5 ** 6) < 1e-12 for c in solver.optim_configs.values())
+    assert any(not np.array_equal(before[k], model.params[k]) for k in before)
+    lines = lambda out: [line.split(' loss')[0] for line in out.splitlines()]
+    assert lines(first) == lines(again) == ['(Iteration 1 / 12)', '(Iteration 5 / 12)', '(Iteration 9 / 12)']
+
+
+def test_lr_decay_above_one_is_allowed():
+    """The official solver takes any lr_decay (above 1 the rate grows)."""
+    model, data = tiny_setup()
+    solver = CaptioningSolver(model, data, optim_config={'learning_rate': 0.01}, lr_decay=1.5,
+                              batch_size=10, num_epochs=2, verbose=False)
+    solver.train()
+    assert all(abs(c['learning_rate'] - 0.01 * 1.5 ** 2) < 1e-12 for c in solver.optim_configs.values())
+
+
 @pytest.mark.parametrize('rule,lr', [('sgd', 1e30), ('adam', 1e30)])
 def test_blow_up_is_undone_and_training_goes_on(rule, lr, tmp_path):
     """A learning rate so large that an update makes the loss NaN: training
@@ -227,8 +255,12 @@ def test_solver_checks_its_arguments(tmp_path):
     model, data = tiny_setup()
     for kwargs, msg in [({'print_every': 0}, 'print_every must be an integer >= 1'),
                         ({'batch_size': 2.5}, 'batch_size must be an integer >= 1'),
-                        ({'lr_decay': 'x'}, r'lr_decay must be a number in \(0, 1\]'),
-                        ({'lr_decay': -1}, r'lr_decay must be a number in \(0, 1\]'),
+                        ({'lr_decay': 'x'}, r'lr_decay must be a positive number'),
+                        ({'lr_decay': -1}, r'lr_decay must be a positive number'),
+                        ({'lr_decay': 0}, r'lr_decay must be a positive number'),
+                        ({'lr_decay': float('nan')}, r'lr_decay must be a positive number'),
+                        ({'checkpoint_every': '5'}, r"checkpoint_every must be an integer >= 1 .*got '5'"),
+                        ({'checkpoint_every': 0}, r'checkpoint_every must be an integer >= 1'),
                         ({'optim_config': 5e-3}, 'optim_config must be a dict'),
                         ({'checkpoint_path': str(tmp_path)}, 'is a folder: give a file name in it')]:
         with pytest.raises(ValueError, match=msg):

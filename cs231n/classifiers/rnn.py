@@ -146,9 +146,9 @@ class CaptioningRNN:
         """
         features = self._check_features(features)
         captions = self._check_captions(captions, features.shape[0])
-        captions_in = captions[:, :-1]
-        captions_out = captions[:, 1:]
-        mask = captions_out != self._null  # (N, T)
+        captions_in = captions[:, :-1]          # (N, T - 1): what the network reads
+        captions_out = captions[:, 1:]          # (N, T - 1): what it must predict
+        mask = captions_out != self._null       # (N, T - 1)
 
         W_proj, b_proj = self.params['W_proj'], self.params['b_proj']
         W_embed = self.params['W_embed']
@@ -237,7 +237,8 @@ class CaptioningRNN:
         - beam_width: If given, beam search keeping this many partial captions
           per image and returning the one of highest total log-probability
           (beam_width=1 is greedy)
-        - rng: Seed or np.random.Generator for temperature sampling
+        - rng: Seed or np.random.Generator for temperature sampling (None: drawn
+          from np.random, so np.random.seed makes it repeatable)
         - return_probs: Also return the probability the model gives each
           chosen word
 
@@ -347,7 +348,10 @@ class CaptioningRNN:
         return probs
 
     def _sample_temperature(self, features, max_length, temperature, rng):
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        if rng is None:     # np.random.seed(...) makes it repeatable, as elsewhere in the assignment
+            rng = np.random.default_rng(np.random.randint(2 ** 31))
+        elif not isinstance(rng, np.random.Generator):
+            rng = np.random.default_rng(rng)
         N = features.shape[0]
         captions = np.full((N, max_length), self._null, dtype=np.int32)
         h, c = self._initial_state(features)
