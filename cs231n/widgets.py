@@ -118,7 +118,8 @@ class CaptionExplorer:
 
         Returns a tuple of:
         - text: The caption, without special tokens
-        - tokens: List of (word, probability) pairs, up to and with <END>
+        - tokens: List of (word, probability) pairs of every generated word,
+          up to and with <END> (a <NULL> or <START> before it included)
         """
         split = split or self.split
         index = self.index if index is None else index
@@ -136,11 +137,9 @@ class CaptionExplorer:
         elif strategy == 'beam':
             kw = dict(beam_width=self.beam_width if beam_width is None else beam_width)
         ids, probs = self.model.sample(feats, max_length=self.max_length, return_probs=True, **kw)
-        tokens = []
+        tokens = []     # every generated word, <NULL> or <START> ones too: only <END> ends it
         for i, p in zip(ids[0], probs[0]):
             word = self.data['idx_to_word'][int(i)]
-            if word in ('<NULL>', '<START>'):
-                continue
             tokens.append((word, float(p)))
             if word == '<END>':
                 break
@@ -161,6 +160,11 @@ class CaptionExplorer:
                 'training captions)</i></li>')
             cut = ('<div class="cx-cut"><small>no &lt;END&gt; within max_length=%d: the caption is cut '
                    'there</small></div>' % self.max_length) if self.cut else ''
+            odd = sorted({w for w, _ in self.tokens if w in ('<NULL>', '<START>')})
+            if odd:
+                cut += ('<div class="cx-odd"><small>the model generated %s before the end of its caption: '
+                        'shown among the words above, left out of the caption text</small></div>'
+                        % html.escape(' and '.join(odd)))
             return ('<div class="cx-caption"><b>Model (%s):</b> <span class="cx-text">%s</span></div>'
                     '<div class="cx-tokens" style="margin:4px 0">%s</div>%s'
                     '<div><b>Ground truth:</b><ul class="cx-gt">%s</ul></div>'

@@ -31,6 +31,7 @@ from pathlib import Path
 OUT = Path('submission.zip')
 NOTEBOOKS = ['notebooks/RNN_Captioning.ipynb', 'notebooks/LSTM_Captioning.ipynb']
 MAX_BYTES = 20 * 1024 * 1024       # a notebook bigger than this has too many images in it
+UNANSWERED = '*write it here*'     # what an inline question's answer cell holds until answered
 warnings = []
 
 
@@ -68,6 +69,10 @@ def check_notebook(path):
         source = ''.join(cell.get('source', []))
         if cell.get('cell_type') == 'markdown':
             titles = [line.lstrip('#').strip() for line in source.splitlines() if line.startswith('#')]
+            if 'inline-answer' in cell.get('metadata', {}).get('tags', []) and (
+                    not source.strip() or UNANSWERED in source):
+                warn('%s: the answer to "%s" is not written yet: double-click its cell and write it'
+                     % (path, section))
             section = titles[-1] if titles else section
         if cell.get('cell_type') != 'code':
             continue

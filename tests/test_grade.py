@@ -43,6 +43,8 @@ def graded(tmp_path_factory, release_dir):
             files = _solution_files(changes)
             if name == 'cheater':
                 files.update(_cheater_extras(release_dir))
+            if name == 'copy0':
+                files.update(_answered_notebooks(release_dir))
             if how == 'nested':   # everything one folder down, plus hostile member names
                 files = {'hw3/' + k: v for k, v in files.items()}
                 files['../../escaped.py'] = 'print("never extracted")\n'
@@ -71,7 +73,41 @@ def graded(tmp_path_factory, release_dir):
     feedback = out.parent / 'grades_feedback'
     print(proc.stdout)
     return {'rows': {r['student']: r for r in rows}, 'students': students, 'feedback': feedback,
-            'wall': wall, 'stdout': proc.stdout, 'header': list(rows[0].keys()) if rows else []}
+            'wall': wall, 'stdout': proc.stdout, 'header': list(rows[0].keys()) if rows else [],
+            'answers': (out.parent / 'grades_answers.md').read_text()}
+
+
+RNN_ANSWER = 'Characters: no unknown words, a tiny vocabulary; but captions become 5x longer sequences.'
+
+
+def _answered_notebooks(release_dir):
+    """The handed-out notebooks, with the RNN notebook's inline question
+    answered and the LSTM one's left as it was."""
+    out = {}
+    for name in ('RNN_Captioning.ipynb', 'LSTM_Captioning.ipynb'):
+        nb = json.loads((release_dir / 'notebooks' / name).read_text())
+        for cell in nb['cells']:
+            if 'inline-answer' in cell['metadata'].get('tags', []) and name.startswith('RNN'):
+                cell['source'] = '**Your answer:** ' + RNN_ANSWER
+        out['notebooks/' + name] = json.dumps(nb)
+    return out
+
+
+def test_inline_answers_are_collected_for_the_instructor(graded):
+    """grades_answers.md: question by question, each student's answer, or
+    why there is none; the grades do not depend on them."""
+    text = graded['answers']
+    rnn = text.split('## RNN_Captioning.ipynb: Inline question 1')[1].split('\n## ')[0]
+    lstm = text.split('## LSTM_Captioning.ipynb: Inline question')[1].split('\n## ')[0]
+    assert '### copy0\n\n' + RNN_ANSWER + '\n' in rnn
+    assert '### copy0\n\n*(not answered)*' in lstm
+    assert '### release\n\n*(not answered)*' in rnn and '### release\n\n*(not answered)*' in lstm
+    assert '### solution\n\n*(notebook not handed in, or not readable)*' in rnn
+    # the cheater handed in an edited RNN notebook only
+    assert '### cheater\n\n*(not answered)*' in rnn
+    assert '### cheater\n\n*(notebook not handed in, or not readable)*' in lstm
+    assert graded['rows']['copy0']['total'] == graded['rows']['copy1']['total']
+    assert 'inline' not in (graded['feedback'] / 'copy0.txt').read_text()
 
 
 def _lost(graded, name):

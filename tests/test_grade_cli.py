@@ -38,6 +38,9 @@ def test_collect_warns_and_zips_deterministically(release_dir, tmp_path):
     assert 'never run' in first.stdout and 'still has TODO blocks' in first.stdout
     # the sampling cells of both notebooks hold a TODO block too
     assert first.stdout.count('still has a TODO block') == 2 and 'section "Test-time sampling"' in first.stdout
+    # each notebook's inline question is not answered yet
+    assert first.stdout.count('is not written yet: double-click its cell and write it') == 2
+    assert 'the answer to "Inline question 1" is not written yet' in first.stdout
     data1 = (work / 'submission.zip').read_bytes()
     time.sleep(1.1)   # a zip with timestamps would now differ
     subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, check=True)
@@ -58,6 +61,8 @@ def test_collect_warns_and_zips_deterministically(release_dir, tmp_path):
             src = ''.join(cell['source'])
             if 'TODO: ' in src:
                 cell['source'] = re.sub(r'raise NotImplementedError\(.*\)', 'pass', src)
+            if 'inline-answer' in cell['metadata'].get('tags', []):
+                cell['source'] = '**Your answer:** the gates scale what passes, so they must stay in (0, 1).'
         nb_path.write_text(json.dumps(nb))
     _run_notebooks_fake(work)
     clean = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)

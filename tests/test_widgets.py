@@ -46,7 +46,7 @@ def test_logic_without_widgets(explorer):
     html = explorer.render()
     assert explorer.error == ''
     assert explorer.tokens and all(0 <= p <= 1 for _, p in explorer.tokens)
-    assert explorer.caption == ' '.join(w for w, _ in explorer.tokens if w not in ('<END>',))
+    assert explorer.caption == ' '.join(w for w, _ in explorer.tokens if w not in ('<END>', '<NULL>', '<START>'))
     assert 'red circle' in html and 'blue square' in html  # the ground truth is listed
     assert explorer.ground_truth() == ['red circle', 'blue square']
 
@@ -164,3 +164,18 @@ def test_caption_again_uses_the_model_as_it_is_now(explorer):
     ui['recaption'].click()
     assert ui['panel'].value != before and explorer.caption.split()[0] == 'blue'
 
+
+
+def test_words_the_model_generated_are_all_shown(explorer):
+    """A <NULL> or <START> the model generates before <END> is one of its
+    words: it is among the tokens (with its probability) and said, though left
+    out of the caption text; only what follows <END> is dropped."""
+    ids = np.array([[4, 0, 5, 1, 2, 0, 0, 0]])         # red <NULL> circle <START> <END>, then padding
+    probs = np.array([[0.9, 0.4, 0.8, 0.3, 0.7, 1.0, 1.0, 1.0]])
+    explorer.model.sample = lambda feats, max_length, return_probs, **kw: (ids, probs)
+    html = explorer.render()
+    assert explorer.tokens == [('red', 0.9), ('<NULL>', 0.4), ('circle', 0.8), ('<START>', 0.3), ('<END>', 0.7)]
+    assert explorer.caption == 'red circle' and not explorer.cut
+    assert 'the model generated &lt;NULL&gt; and &lt;START&gt; before the end of its caption' in html
+    ids[0, 1], ids[0, 3] = 6, 7                         # red blue circle square <END>: nothing to say
+    assert 'before the end of its caption' not in explorer.render()

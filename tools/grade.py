@@ -11,7 +11,8 @@ the zip (`alice.zip`, `alice/`, `alice/submission.zip` are all "alice").
 For each submission the grader builds a clean workspace: the instructor's
 package, notebooks, hidden checks and reference implementation, plus only the
 student's versions of the files listed in the config (`student_files`):
-never their notebooks, tests or other files. The checks run in a separate
+never their notebooks, tests or other files (the notebooks' inline answers
+are only read, as text, for grades_answers.md). The checks run in a separate
 process with a memory limit, a time limit per check and one per submission;
 a check that raises, hangs, runs out of memory or kills the process fails on
 its own and the rest goes on. Submissions are graded in parallel (--jobs).
@@ -24,6 +25,8 @@ Writes (named after --out, which must end in .csv):
                             each failed check failed (for the student)
     grades_review.txt       what looks like reaching beyond the assignment (for the
                             instructor only)
+    grades_answers.md       every student's answers to the notebooks' inline questions,
+                            question by question, to read and mark by hand (no points here)
 
 When --out already holds students not in this run, nothing is graded unless
 --merge (keep them, update the students graded now) or --replace (this run
@@ -50,9 +53,9 @@ GRADING = ROOT / 'grading'
 sys.path.insert(0, str(ROOT / 'tools'))
 import release  # noqa: E402  (tools/release.py: the student version of a file)
 from release import tomllib  # noqa: E402
-from grade_reports import (check_out, count_passed, earlier_students, feedback_text, fmt,  # noqa: E402,F401
+from grade_reports import (answers_path, check_out, count_passed, earlier_students, feedback_text, fmt,  # noqa: E402,F401
                            out_problem, report_paths, write_reports)
-from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, read_submission, submissions_inside,  # noqa: E402,F401
+from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, inline_answers, read_submission, submissions_inside,  # noqa: E402,F401
                                review_flags, student_name)
 from grade_config import STUDENT_MODULES, ConfigError, load_config  # noqa: E402
 
@@ -317,8 +320,10 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
     name = name or student_name(path)
     parts = config['parts']
     jobs = [j for p in parts for j in p['jobs']]
+    answers, answer_notes = [], []
     try:
         files, notes = read_submission(path, list(STUDENT_MODULES.values()), OPTIONAL_FILES)
+        answers, answer_notes = inline_answers(path)   # for the instructor to read; no points
         for rel in OPTIONAL_FILES:   # missing, and another file of the submission needs it
             module = Path(rel).stem
             uses = re.compile(r'^\s*(from\s+[\w.]*\b{0}\s+import|import\s+[\w.]*\b{0}\b|'
@@ -387,6 +392,7 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
     return {'student': name, 'path': str(path), 'scores': scores, 'total': round(sum(scores.values()), 2),
             'max': sum(p['points'] for p in parts), 'checks': checks,
             'notes': notes, 'review': flags, 'broken_modules': broken, 'grader_error': error,
+            'answers': answers, 'answer_notes': answer_notes,
             'seconds': round(time.monotonic() - t0, 2), 'started': started, 'ended': time.time()}
 
 
@@ -562,7 +568,8 @@ def main(argv=None):
         grades.sort(key=lambda g: g['student'])
         fb, stale = write_reports(grades, config['parts'], args.out, kept)
         _, json_path, _, review = report_paths(args.out)
-        say('wrote %s, %s, %s and %s/ in %.1f s' % (args.out, json_path, review, fb, time.monotonic() - t0))
+        say('wrote %s, %s, %s, %s and %s/ in %.1f s' % (args.out, json_path, review, answers_path(args.out), fb,
+                                                        time.monotonic() - t0))
         if kept:
             say('kept %d student(s) of the earlier run (--merge)' % len(kept))
         for g in grades:   # graded before, into the same reports

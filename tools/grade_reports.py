@@ -78,6 +78,38 @@ def review_text(grades):
     return '\n'.join(lines) + '\n'
 
 
+def answers_text(grades):
+    """Every student's answers to the inline questions, question by question
+    (for the instructor to mark by hand)."""
+    order = []     # (notebook, question) in the order they come
+    for g in grades:
+        for a in g.get('answers') or []:      # (none in the records of older runs)
+            if (a['notebook'], a['question']) not in order:
+                order.append((a['notebook'], a['question']))
+    lines = ['# Inline answers', '',
+             'For the instructor: the answers %d submissions give to the notebooks\' inline questions, '
+             'to read and mark by hand (the grades in the CSV do not count them).' % len(grades)]
+    for nb, q in order:
+        lines += ['', '## %s: %s' % (nb, q)]
+        for g in grades:
+            got = [a['answer'] for a in g.get('answers') or [] if (a['notebook'], a['question']) == (nb, q)]
+            missing = any(n.startswith(nb + ' ') or n.startswith(nb + ':') for n in g.get('answer_notes') or [])
+            text = (got[0] or '*(not answered)*' if got else
+                    '*(notebook not handed in, or not readable)*' if missing else '*(no answer cell in the notebook)*')
+            lines += ['', '### %s' % g['student'], '', text]
+    noted = [g for g in grades if g.get('answer_notes')]
+    if noted:
+        lines += ['', '## Notebooks not read']
+        for g in noted:
+            lines += ['', '- %s: %s' % (g['student'], '; '.join(g['answer_notes']))]
+    return '\n'.join(lines) + '\n'
+
+
+def answers_path(out_csv):
+    out_csv = Path(out_csv)
+    return out_csv.parent / (out_csv.stem + '_answers.md')
+
+
 def report_paths(out_csv):
     """(csv, json, feedback folder, review file) named after the CSV."""
     out_csv = Path(out_csv)
@@ -130,6 +162,7 @@ def write_reports(grades, parts, out_csv, kept=()):
     for g in everyone:   # the kept students' too: the same text, or today's form of it
         (fb / (g['student'] + '.txt')).write_text(feedback_text(g, parts), encoding='utf-8')
     review.write_text(review_text(everyone), encoding='utf-8')
+    answers_path(out_csv).write_text(answers_text(everyone), encoding='utf-8')
     details = {'parts': parts_summary(parts), 'students': everyone}
     json_path.write_text(json.dumps(details, indent=1, sort_keys=True), encoding='utf-8')
     return fb, len(stale)
@@ -145,7 +178,7 @@ def out_problem(out):
     """Why the reports named after `out` could not be written (checked before
     any grading, so a class is not graded for nothing), or None."""
     csv_path, json_path, fb, review = report_paths(out)
-    for p in (csv_path, json_path, review):
+    for p in (csv_path, json_path, review, answers_path(out)):
         if p.is_dir():
             return '%s is a folder: --out must name a file, such as results/grades.csv' % p
     if fb.exists() and not fb.is_dir():
@@ -155,7 +188,7 @@ def out_problem(out):
         return 'cannot write %s: %s is a file, not a folder' % (csv_path, above)
     if not os.access(above, os.W_OK | os.X_OK):
         return 'cannot write in %s (no permission): choose another --out' % above
-    for p in (csv_path, json_path, review):
+    for p in (csv_path, json_path, review, answers_path(out)):
         if p.exists() and not os.access(p, os.W_OK):
             return 'cannot overwrite %s (no permission): choose another --out' % p
     return None

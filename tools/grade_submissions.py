@@ -104,7 +104,7 @@ def _walk(folder, limit=5000):
     return out
 
 
-def read_submission(path, student_files, optional=()):
+def read_submission(path, student_files, optional=(), max_bytes=MAX_FILE_BYTES):
     """{relative path: bytes or None} of the student's files, and notes (none
     for a missing file that is `optional`)."""
     notes, files = [], {}
@@ -128,13 +128,13 @@ def read_submission(path, student_files, optional=()):
                     if elsewhere:
                         notes.append(_ELSEWHERE % (rel, member.replace('\\', '/'), path.name, rel))
                     info = infos[member]
-                    if info.file_size > MAX_FILE_BYTES:
+                    if info.file_size > max_bytes:
                         files[rel] = None
                         notes.append('%s is %d bytes: too big, not graded' % (rel, info.file_size))
                         continue
                     with z.open(info) as f:
-                        data = f.read(MAX_FILE_BYTES + 1)
-                    if len(data) > MAX_FILE_BYTES:
+                        data = f.read(max_bytes + 1)
+                    if len(data) > max_bytes:
                         files[rel] = None
                         notes.append('%s is too big, not graded' % rel)
                         continue
@@ -161,7 +161,7 @@ def read_submission(path, student_files, optional=()):
                 notes.append('%s: %s in %s' % (rel, 'several copies (%s)' % ', '.join(
                     f.parent.relative_to(path).parts[0] for f in found) if found else 'not found', path.name))
                 continue
-            if found[0].stat().st_size > MAX_FILE_BYTES:
+            if found[0].stat().st_size > max_bytes:
                 files[rel] = None
                 notes.append('%s is too big, not graded' % rel)
                 continue
@@ -170,6 +170,46 @@ def read_submission(path, student_files, optional=()):
         notes.append('%s is neither a folder nor a zip file' % path)
         files = {rel: None for rel in student_files}
     return files, notes
+
+
+NOTEBOOKS = ('notebooks/RNN_Captioning.ipynb', 'notebooks/LSTM_Captioning.ipynb')
+MAX_NOTEBOOK_BYTES = 40 * 1024 * 1024
+UNANSWERED = '*write it here*'     # an inline question's answer cell as handed out
+
+
+def inline_answers(path):
+    """The student's answers to the notebooks' inline questions: a list of
+    {'notebook', 'question', 'answer'} (answer None when not written), from
+    the markdown cells tagged inline-answer (read as data, never run), and
+    notes on notebooks that are missing or unreadable."""
+    import json
+    files, notes = read_submission(path, NOTEBOOKS, optional=NOTEBOOKS, max_bytes=MAX_NOTEBOOK_BYTES)
+    answers = []
+    for rel in NOTEBOOKS:
+        name = rel.rsplit('/', 1)[-1]
+        if files.get(rel) is None:
+            notes.append('%s: not in the submission, so its inline answers are not either' % name)
+            continue
+        try:
+            cells = json.loads(files[rel].decode('utf-8'))['cells']
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            notes.append('%s cannot be read as a notebook: its inline answers are not taken' % name)
+            continue
+        question = None
+        for cell in cells if isinstance(cells, list) else []:
+            if not isinstance(cell, dict) or cell.get('cell_type') != 'markdown':
+                continue
+            src = cell.get('source', '')
+            src = ''.join(src) if isinstance(src, list) else str(src)
+            tags = (cell.get('metadata') or {}).get('tags') or []
+            if 'inline-answer' in tags:
+                text = re.sub(r'^\s*\*\*Your answer:\*\*', '', src).strip()
+                answers.append({'notebook': name, 'question': question or '(untitled question)',
+                                'answer': None if not text or UNANSWERED in text else text})
+            else:
+                heads = [line.lstrip('#').strip() for line in src.splitlines() if line.startswith('#')]
+                question = heads[-1] if heads else question
+    return answers, notes
 
 
 REVIEW_NAMES = {'sys', 'os', 'importlib', 'builtins', 'gc', 'inspect', 'subprocess', 'ctypes', 'types',

@@ -43,4 +43,6 @@ solver.train()
 print('trained %d iterations, final training loss %.2f' % (len(solver.loss_history), solver.loss_history[-1]))
 
 # %% tags=["nbval-ignore-output"]
+assert solver.loss_history, ('the training above did not run: fix the error it stopped with first '
+                             '(the explorer would show an untrained model)')
 CaptionExplorer(model, data, split='val').show()

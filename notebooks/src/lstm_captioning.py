@@ -18,6 +18,7 @@
 
 # %%
 # Setup: imports, plotting defaults and the two helpers every check uses.
+import textwrap
 import time
 
 import numpy as np
@@ -289,6 +290,18 @@ check('lstm_backward dWh', rel_error(dWh_num, dWh), 1e-5, hint)
 check('lstm_backward db', rel_error(db_num, db), 1e-7, hint)
 
 # %% [markdown]
+# ## Inline question
+#
+# The input, forget and output gates i, f and o are sigmoids of their
+# pre-activations. Why not use ReLU for them instead? Explain.
+#
+# Answer in the cell below (double-click it to edit). It is part of what you
+# hand in, and your instructor reads it.
+
+# %% [markdown] tags=["inline-answer"]
+# **Your answer:** *write it here*
+
+# %% [markdown]
 # # The LSTM captioning model
 #
 # Add the `'lstm'` case to `CaptioningRNN.loss` and `CaptioningRNN.sample`:
@@ -422,7 +435,8 @@ for split in ['train', 'val']:
         if note:
             print(note)
         ax.imshow(img)
-        ax.set_title('%s\n%s\nGT: %s' % (split, sample_caption, gt_caption), fontsize=9)
+        ax.set_title('\n'.join([split] + [textwrap.fill(c, 55) for c in (sample_caption, 'GT: ' + gt_caption)]),
+                     fontsize=9)
         ax.axis('off')
     plt.show()
 
@@ -447,18 +461,20 @@ print('PASS sample: shape (N, max_length), first word in column 0, <NULL> after 
 expected_caps = np.array([[5, 5, 5, 5, 5, 5], [6, 2, 0, 0, 0, 0], [5, 3, 6, 2, 0, 0]])
 check_tiny_sample('lstm', 1892, expected_caps,
                   'start from <START>, feed each step the word picked at the step before, and '
-                  'carry both the hidden state and the cell state from step to step.')
+                  'carry both the hidden state and the cell state from step to step.');
 
 # %% [markdown]
 # # RNN or LSTM?
 #
 # Train both cells the same way on the same data, from the same random state,
-# and compare their loss curves. On short, regular captions the two learn at a
-# similar pace; the LSTM's advantage grows with longer dependencies. The
-# validation loss tells how well each generalises to images it never saw.
+# and compare their loss curves and their validation losses (how well each
+# generalises to images it never saw). Which one learns faster here, and by
+# how much? The captions of the offline set are short, so the long-range
+# memory that the LSTM's cell state gives has little to work on; on longer
+# sequences the gap usually grows.
 
 # %% tags=["nbval-ignore-output"]
-curves, val_losses = {}, {}
+curves, val_losses, models = {}, {}, {}
 for cell_type in ['rnn', 'lstm']:
     np.random.seed(231)
     model = CaptioningRNN(data['word_to_idx'], input_dim=data['train_features'].shape[1],
@@ -468,6 +484,7 @@ for cell_type in ['rnn', 'lstm']:
     t0 = time.time()
     solver.train()
     curves[cell_type] = solver.loss_history
+    models[cell_type] = model
     val_losses[cell_type], _ = model.loss(data['val_features'][data['val_image_idxs']], data['val_captions'])
     print(f'{cell_type}: {len(solver.loss_history)} iterations in {time.time() - t0:.0f} s, '
           f'validation loss {val_losses[cell_type]:.2f}')
@@ -489,4 +506,6 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 from cs231n.widgets import CaptionExplorer
-CaptionExplorer(model, data, split='val').show()
+assert 'lstm' in models, ('the LSTM above was not trained: fix the error it stopped with first '
+                          '(the explorer would show another model)')
+CaptionExplorer(models['lstm'], data, split='val').show()

@@ -24,6 +24,7 @@
 
 # %%
 # Setup: imports, plotting defaults and the two helpers every check uses.
+import textwrap
 import time
 
 import numpy as np
@@ -107,9 +108,10 @@ for k, v in data.items():
 # ## Look at the data
 #
 # `sample_coco_minibatch` draws random captions with the features of their
-# images. `decode_captions` turns the ids back into words. Run the cell a few
-# times to see different examples. Images come from the dataset folder; when
-# an image cannot be found, a grey placeholder is shown with a note instead.
+# images. `decode_captions` turns the ids back into words. The seed makes the
+# draw the same every time: change it (or delete that line) to see other
+# examples. Images come from the dataset folder; when an image cannot be
+# found, a grey placeholder is shown with a note instead.
 
 # %%
 np.random.seed(231)
@@ -121,7 +123,7 @@ for ax, caption, url in zip(axes, captions, urls):
     if note:
         print(note)
     ax.imshow(img)
-    ax.set_title(decode_captions(caption, data['idx_to_word']), fontsize=9, wrap=True)
+    ax.set_title(textwrap.fill(decode_captions(caption, data['idx_to_word']), 45), fontsize=9)
     ax.axis('off')
 plt.show()
 
@@ -519,8 +521,10 @@ features = np.random.randn(batch_size, input_dim)
 model = CaptioningRNN(word_to_idx, input_dim=input_dim, wordvec_dim=wordvec_dim,
                       hidden_dim=hidden_dim, cell_type='rnn', dtype=np.float64)
 
-# every parameter's gradient against a numerical one (cs231n/gradient_check.py)
-errors = model_gradient_errors(model, features, captions, rel_error, h=1e-6)
+# every parameter's gradient against a numerical one (cs231n/gradient_check.py),
+# with steps of h = 1e-5: with h = 1e-6, the rounding of the loss alone gives dWx
+# relative errors of 5e-7 to 9e-7 for correct implementations, too near 1e-6
+errors = model_gradient_errors(model, features, captions, rel_error, h=1e-5)
 for param_name, err in errors.items():
     check(f'CaptioningRNN grad {param_name}', err, 1e-6, 'Hint: ' + CAPTIONING_GRAD_PATHS[param_name])
 
@@ -615,7 +619,8 @@ for split in ['train', 'val']:
         if note:
             print(note)
         ax.imshow(img)
-        ax.set_title('%s\n%s\nGT: %s' % (split, sample_caption, gt_caption), fontsize=9)
+        ax.set_title('\n'.join([split] + [textwrap.fill(c, 55) for c in (sample_caption, 'GT: ' + gt_caption)]),
+                     fontsize=9)
         ax.axis('off')
     plt.show()
 
@@ -641,7 +646,22 @@ print('PASS sample: shape (N, max_length), first word in column 0, <NULL> after 
 expected_caps = np.array([[3, 7, 5, 2, 0, 0], [7, 5, 2, 0, 0, 0], [5, 3, 4, 4, 4, 5]])
 check_tiny_sample('rnn', 552, expected_caps,
                   'start from <START>, feed each step the word picked at the step before, and '
-                  'carry the hidden state from step to step.')
+                  'carry the hidden state from step to step.');
+
+# %% [markdown]
+# ## Inline question 1
+#
+# This model reads and writes one word per step, from a vocabulary of about a
+# thousand words. A captioning model could work on characters instead: its
+# vocabulary would be the letters, digits, space and punctuation, and a caption
+# a sequence of characters. Give one advantage and one disadvantage of such a
+# character-level model compared with this word-level one.
+#
+# Answer in the cell below (double-click it to edit). It is part of what you
+# hand in, and your instructor reads it.
+
+# %% [markdown] tags=["inline-answer"]
+# **Your answer:** *write it here*
 
 # %% [markdown]
 # # Going further: train on the whole offline set
@@ -702,12 +722,20 @@ else:
 np.random.seed(1)
 pick = np.random.choice(len(data['val_urls']), 6, replace=False)
 samples = decode_captions(rnn_model.sample(data['val_features'][pick]), data['idx_to_word'])
-fig, axes = plt.subplots(2, 3, figsize=(15, 9))
+fig, axes = plt.subplots(2, 3, figsize=(15, 10))
 for ax, i, caption in zip(axes.ravel(), pick, samples):
     img, note = dataset_image(data, 'val', i)
+    if note:
+        print(note)
+    # one of the image's human captions, for comparison
+    gt = decode_captions(data['val_captions'][np.flatnonzero(data['val_image_idxs'] == i)[:1]],
+                         data['idx_to_word'])
+    gt = gt[0].replace('<START>', '').replace('<END>', '').strip() if gt else '(none loaded)'
     ax.imshow(img)
-    ax.set_title(caption.replace('<END>', '').strip(), fontsize=10)
+    ax.set_title(textwrap.fill(caption.replace('<END>', '').strip(), 45) + '\n'
+                 + textwrap.fill('GT: ' + gt, 45), fontsize=9)
     ax.axis('off')
+plt.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -719,4 +747,6 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 from cs231n.widgets import CaptionExplorer
+assert rnn_solver.loss_history, ('the training above did not run: fix the error it stopped with first '
+                                 '(the explorer would show an untrained model)')
 CaptionExplorer(rnn_model, data, split='val').show()
