@@ -58,9 +58,10 @@ def run_notebook(path, out_dir, timeout, show=print):
     import shutil
     import tempfile
     import nbformat
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
@@ -69,10 +70,16 @@ def run_notebook(path, out_dir, timeout, show=print):
     total = len(nb.cells)
     nb.cells.append(nbformat.v4.new_code_cell(SUMMARY_CELL))
     sockets = tempfile.mkdtemp(prefix='cs231n-kernel-')   # local sockets, not TCP ports
-    km = KernelManager(kernel_name='python3', transport='ipc', ip=os.path.join(sockets, 'kernel'))
+    # the async manager: with a blocking one the client neither applies the
+    # timeout nor notices a kernel that died (and then waits for ever)
+    km = AsyncKernelManager(kernel_name='python3', transport='ipc', ip=os.path.join(sockets, 'kernel'))
     hook = lambda cell, cell_index, execute_reply: _live_lines(cell, cell_index, execute_reply, total,
                                                                lambda line: show(line, flush=True))
-    client = NotebookClient(nb, km=km, timeout=timeout, on_cell_executed=hook,
+    running = {'cell': '?'}      # the cell being run, for a timeout or a dead kernel
+
+    def start(cell, cell_index):
+        running['cell'] = '%d/%d' % (cell_index + 1, total)
+    client = NotebookClient(nb, km=km, timeout=timeout, on_cell_executed=hook, on_cell_start=start,
                             resources={'metadata': {'path': str(path.parent)}})
     t0 = time.time()
     error = None
@@ -82,10 +89,18 @@ def run_notebook(path, out_dir, timeout, show=print):
         plain = re.sub(r'\x1b\[[0-9;]*m', '', str(e))  # the traceback comes with colours
         lines = [l for l in plain.splitlines() if l.strip()]
         error = next((l for l in reversed(lines) if re.match(r'^\w*(Error|Exception)\b', l)), lines[-1])
+    except CellTimeoutError:
+        error = 'a cell ran longer than --timeout %d s (cell %s)' % (timeout, running['cell'])
+    except DeadKernelError:
+        error = ('the kernel died in cell %s (out of memory, or a crash in compiled code): '
+                 'nothing after it ran' % running['cell'])
     finally:   # the client leaves a kernel it did not start running
         if km.has_kernel:
-            km.shutdown_kernel(now=True)
+            run_sync(km.shutdown_kernel)(now=True)
         shutil.rmtree(sockets, ignore_errors=True)
+    # Ctrl-C (or SIGTERM) while the client runs: its own handler shuts the kernel
+    # down, which leaves this mark (the cell fails as if the kernel had died)
+    interrupted = getattr(client, '_async_cleanup_kernel_future', None) is not None
     last = nb.cells.pop()   # the summary cell: not part of the notebook
     m = re.search(r'^SUMMARY (.*)$', stream_text(last), re.M) if last.cell_type == 'code' else None
     summary = json.loads(m.group(1)) if m else {}
@@ -95,7 +110,7 @@ def run_notebook(path, out_dir, timeout, show=print):
     dataset = next(iter(re.findall(r'^Loading .*$', text, re.M)), '')
     # the loader prints paths relative to the notebook's folder: say them from here
     dataset = re.sub(r'(?<= )(\.\./\S+)', lambda m: _from_here(path.parent / m.group(1)), dataset)
-    return {'name': path.name, 'seconds': time.time() - t0, 'error': error,
+    return {'name': path.name, 'seconds': time.time() - t0, 'error': error, 'interrupted': interrupted,
             'passed': re.findall(r'^PASS (.*?)(?::|$)', text, re.M),
             'bleu': re.findall(r'^validation (BLEU-1 .*)$', text, re.M),
             'compared': re.findall(r'^((?:rnn|lstm): .*validation loss .*)$', text, re.M),
@@ -126,7 +141,15 @@ def main(argv=None):
     results = []
     for path in paths:
         print('Running %s ...' % path.name, flush=True)
-        r = run_notebook(path, Path(args.out), args.timeout)
+        try:
+            r = run_notebook(path, Path(args.out), args.timeout)
+        except KeyboardInterrupt:
+            r = {'interrupted': True}
+        if r['interrupted']:
+            print('\nInterrupted while running %s (Ctrl-C): stopped. Run it again to start over; '
+                  'the executed copies of the notebooks before it are in %s.' % (path.name, args.out),
+                  file=sys.stderr)
+            return 130
         results.append(r)
         status = 'FAILED: ' + r['error'] if r['error'] else 'ok'
         print('  %d checks passed, %.0f s, %s' % (len(r['passed']), r['seconds'], status), flush=True)

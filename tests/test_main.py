@@ -80,3 +80,54 @@ def test_no_kernel_is_left_running(tmp_path, monkeypatch):
     good = write_nb(tmp_path / 'good.ipynb', ["print('PASS one')"])
     assert main([str(good), '--out', str(tmp_path / 'executed')]) == 0
     assert kernels() - before == set()
+
+
+def test_a_cell_too_long_or_a_dead_kernel_fails_the_job(tmp_path, capsys, monkeypatch):
+    """--timeout applies, and a kernel that dies (out of memory, a crash) is a
+    failure with the cell named, not a hang or a pass."""
+    import time
+    monkeypatch.setenv('PYTHONPATH', str(Path(__file__).resolve().parent.parent))
+    slow = write_nb(tmp_path / 'slow.ipynb', ["print('PASS one')", "import time; time.sleep(60)"])
+    dies = write_nb(tmp_path / 'dies.ipynb', ["print('PASS one')", "import os; os._exit(1)", "print('PASS never')"])
+    t0 = time.monotonic()
+    assert main([str(slow), '--timeout', '3', '--out', str(tmp_path / 'out')]) == 1
+    assert time.monotonic() - t0 < 40
+    assert 'FAILED: a cell ran longer than --timeout 3 s (cell 2/2)' in capsys.readouterr().out
+    assert main([str(dies), '--out', str(tmp_path / 'out')]) == 1
+    text = capsys.readouterr().out
+    assert 'FAILED: the kernel died in cell 2/3' in text and '1 checks passed' in text
+
+
+def test_ctrl_c_stops_the_job_at_once(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    if not os.path.isdir('/proc'):
+        pytest.skip('watches the kernel start through /proc')
+    repo = Path(__file__).resolve().parent.parent
+    slow = write_nb(tmp_path / 'slow.ipynb', ["import time; time.sleep(120)"])
+    later = write_nb(tmp_path / 'later.ipynb', ["print('PASS later')"])
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    proc = subprocess.Popen([sys.executable, '-m', 'cs231n.main', str(slow), str(later),
+                             '--out', str(tmp_path / 'out')], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60       # until the kernel runs the cell
+    while time.monotonic() < deadline and not any('ipykernel' in open('/proc/%s/cmdline' % p, 'rb').read().decode(
+            errors='replace') for p in os.listdir('/proc') if p.isdigit() and _child_of(p, proc.pid)):
+        time.sleep(0.2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
+    assert 'Interrupted while running slow.ipynb (Ctrl-C): stopped.' in err
+    assert 'Running later.ipynb' not in out
+
+
+def _child_of(pid, parent):
+    try:
+        with open('/proc/%s/stat' % pid) as f:
+            return int(f.read().rsplit(')', 1)[1].split()[1]) == parent
+    except (OSError, ValueError, IndexError):
+        return False
