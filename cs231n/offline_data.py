@@ -354,10 +354,33 @@ def _build_params(num_train, num_val, seed):
             "num_val": num_val, "weights": efficientnet.PIP_PACKAGE + "==0.1.0"}
 
 
+class NotOurFolderError(ValueError):
+    """out_dir holds files that are not an offline set's: a build would replace them."""
+
+
+def foreign_entries(out_dir):
+    """What in out_dir is not part of an offline set (sorted names): a build
+    replaces the folder whole, so it must be empty or hold only a set."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return [out_dir.name] if out_dir.exists() else []
+    ours = set(layout_files()) | {"images"}
+    return sorted(e.name for e in out_dir.iterdir() if e.name not in ours)
+
+
 def build(out_dir=DEFAULT_DIR, num_train=NUM_TRAIN, num_val=NUM_VAL, seed=0, workers=None,
           verbose=True):
-    """Build the set into out_dir (replacing it only once the new one is complete) -> Path."""
+    """Build the set into out_dir (replacing it only once the new one is complete) -> Path.
+    Refuses (NotOurFolderError) an out_dir that holds anything else."""
     out_dir = Path(out_dir).resolve()
+    foreign = foreign_entries(out_dir)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        what = "is a file" if out_dir.exists() and not out_dir.is_dir() else f"holds {shown}"
+        raise NotOurFolderError(
+            f"{out_dir} {what}, which is not part of an offline set: a build replaces its folder "
+            f"whole, so nothing was touched. Give a new or empty folder (such as "
+            f"{out_dir / 'offline_captioning'}), or move those files away first.")
     log = (lambda msg: print(f"offline_data: {msg}", flush=True)) if verbose else (lambda msg: None)
     efficientnet.find_weights()  # fail before any work when the weights are not installed
     if workers is None:
@@ -437,7 +460,7 @@ def main(argv=None):
         return 0
     try:
         build(a.out_dir, n_train, n_val, a.seed, workers=a.workers)
-    except efficientnet.MissingWeightsError as e:
+    except (efficientnet.MissingWeightsError, NotOurFolderError) as e:
         print(f"offline_data: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -162,6 +162,35 @@ def test_missing_weights_stop_the_build_early(tmp_path, monkeypatch, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_folder_holding_other_files_is_refused_and_left_alone(tmp_path, capsys):
+    """A build replaces its folder whole: one that holds anything but an
+    offline set (a student's notes, real COCO data, a project) is refused
+    before any work, with nothing touched."""
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / "homework.py").write_text("my work")
+    (mine / "notes").mkdir()
+    with pytest.raises(D.NotOurFolderError, match=r"holds homework.py, notes, which is not part of an "
+                                                   r"offline set: .*nothing was touched"):
+        D.build(mine, 4, 2, verbose=False)
+    assert D.main([str(mine), "--small", "--force"]) == 1
+    err = capsys.readouterr().err
+    assert "offline_data: error:" in err and str(mine / "offline_captioning") in err
+    assert (mine / "homework.py").read_text() == "my work" and sorted(p.name for p in mine.iterdir()) == [
+        "homework.py", "notes"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]      # no temporary folder either
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(D.NotOurFolderError, match="is a file"):
+        D.build(a_file, 4, 2, verbose=False)
+    # an empty folder, or one holding only a set's own files, is fine to build into
+    assert D.foreign_entries(tmp_path / "new") == []
+    (tmp_path / "old_set").mkdir()
+    for name in D.layout_files() + ["images"]:
+        (tmp_path / "old_set" / name).write_text("")
+    assert D.foreign_entries(tmp_path / "old_set") == []
+
+
 # ----------------------------------------------------------------------------- built folders
 
 @pytest.fixture(scope="module")
