@@ -18,10 +18,28 @@ pick_python() {
     return 1
 }
 
+# A virtual environment left half-made (setup interrupted; or made without pip,
+# as where python3-venv is missing) or made with a Python too old is made again.
+venv_ok() {
+    "$VENV/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' >/dev/null 2>&1 &&
+        "$VENV/bin/python" -m pip --version >/dev/null 2>&1
+}
+if [ -e "$VENV" ] && ! venv_ok; then
+    if [ ! -f "$VENV/pyvenv.cfg" ]; then
+        echo "setup: $VENV exists but is not a virtual environment: move it away, or set CS231N_VENV to another folder, and run again." >&2
+        exit 1
+    fi
+    echo "setup: $VENV is incomplete (no pip) or made with a Python older than 3.10: making it again"
+    rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
     PY="$(pick_python)"
     echo "setup: creating the virtual environment $VENV with $($PY --version)"
-    "$PY" -m venv "$VENV" || { echo "setup: '$PY -m venv' failed: install the venv module (e.g. apt-get install python3-venv) and run again." >&2; exit 1; }
+    if ! "$PY" -m venv "$VENV" || ! venv_ok; then
+        rm -rf "$VENV"
+        echo "setup: '$PY -m venv' failed or gave no pip: install the venv module (e.g. apt-get install python3-venv) and run again." >&2
+        exit 1
+    fi
 fi
 
 # The test tools only where the tests are (the instructor's repository, not
@@ -73,7 +91,5 @@ fi
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null 2>&1 || true
 
 # The offline dataset the notebooks use by default.
-if "$VENV/bin/python" -c 'import cs231n.offline_data' >/dev/null 2>&1; then
-    "$VENV/bin/python" -c 'from cs231n.offline_data import ensure_built; ensure_built()'
-fi
+"$VENV/bin/python" -c 'from cs231n.offline_data import ensure_built; ensure_built()'
 echo "setup: ready ($VENV)"
