@@ -36,8 +36,10 @@ Usage: bash get_datasets.sh [--offline] [--force] | --help
 
 Environment variables:
   COCO_CAPTIONING_URL     archive to download (default: $DEFAULT_URL)
-  COCO_CAPTIONING_SHA256  expected SHA-256 of the archive; checked when set
-  CS231N_DATASETS_DIR     folder that receives the data (default: datasets/ next to this script)
+  COCO_CAPTIONING_SHA256  expected SHA-256 of the archive (64 hex digits, or a sha256sum line);
+                          checked when set
+  CS231N_DATASETS_DIR     folder that receives the data, COCO or offline (default: datasets/
+                          next to this script)
   PYTHON                  Python to use (default: .venv/bin/python next to this script, else python3)
 EOF
 }
@@ -103,11 +105,22 @@ take_lock() {  # one run at a time per folder: two would write the same .part an
 }
 
 offline() {
-  local py; py="$(pick_python)"
+  local py target=(); py="$(pick_python)"
   command -v "$py" >/dev/null || die "no Python found: install Python 3 or set PYTHON=/path/to/python, then run again"
-  info "building the offline dataset: $py -m cs231n.offline_data $*"
-  (cd "$HERE" && "$py" -m cs231n.offline_data "$@") ||
+  # the builder's own default is datasets/offline_captioning next to this script
+  if [[ -n ${CS231N_DATASETS_DIR:-} ]]; then target=("$ROOT/offline_captioning"); fi
+  info "building the offline dataset: $py -m cs231n.offline_data ${target[*]+${target[*]} }$*"
+  (cd "$HERE" && "$py" -m cs231n.offline_data ${target[@]+"${target[@]}"} "$@") ||
     die "building the offline dataset failed (exit code $?); see the messages above"
+  if [[ -n ${CS231N_DATASETS_DIR:-} ]]; then
+    info "load_coco_data() looks in datasets/ by default: set CS231N_COCO_DIR=$ROOT/offline_captioning (or pass base_dir) to use this copy"
+  fi
+}
+
+read_sha256() {  # SHA256: COCO_CAPTIONING_SHA256 as 64 lower-case hex digits (the first word of a sha256sum line), or empty
+  SHA256=$(printf '%s' "${COCO_CAPTIONING_SHA256:-}" | awk 'NF { print tolower($1); exit }')
+  [[ -z $SHA256 || $SHA256 =~ ^[0-9a-f]{64}$ ]] ||
+    die "COCO_CAPTIONING_SHA256 must be the archive's SHA-256, 64 hexadecimal digits (or a line of sha256sum output); got '${COCO_CAPTIONING_SHA256}'. Fix or unset it, then run again"
 }
 
 total_size() {  # the archive's full size, read from the response headers saved by curl or wget
@@ -164,10 +177,10 @@ download() {  # fetch $URL into $PART (resuming it if present), then rename it t
   have=$(size_of "$PART"); ((have > 0)) || rm -f "$PART" "$PART_URL"
   local again="run this script again" total; total=$(total_size)
   case $tool:$rc in
-    curl:6) die "cannot resolve the host name in $URL (no network or DNS?). Check your internet connection, then $again" ;;
+    curl:6) die "cannot resolve the host name in $URL (no network or DNS?). Check your internet connection, then $again; with no network, build the offline set instead: bash get_datasets.sh --offline" ;;
     curl:7 | curl:18 | curl:28 | curl:35 | curl:52 | curl:55 | curl:56 | wget:4)
       ((have == 0)) || die "the download was interrupted after $(mb "$have")${total:+ of $(mb "$total")} (connection lost or timed out). Check your connection, then $again: it resumes where it stopped"
-      die "cannot connect to download $URL (connection refused, timed out or no network). Check your internet connection or proxy (or set COCO_CAPTIONING_URL to a reachable copy), then $again" ;;
+      die "cannot connect to download $URL (connection refused, timed out or no network). Check your internet connection or proxy (or set COCO_CAPTIONING_URL to a reachable copy), then $again; with no network, build the offline set instead: bash get_datasets.sh --offline" ;;
     curl:22 | wget:8)
       die "the server refused the download${code:+ (HTTP $code)} of $URL. The file may have moved: set COCO_CAPTIONING_URL to a working copy, then $again" ;;
     curl:23 | wget:3)
@@ -200,12 +213,15 @@ EOF
   fi
 }
 
-check_archive() {  # refuse (and delete) an archive that is corrupt, incomplete or not the expected one
-  local why="" sum f names missing="" want="${COCO_CAPTIONING_SHA256:-}"
+check_archive() {  # refuse an archive that is corrupt, incomplete or not the expected one
+  local why="" sum f names missing="" want="$SHA256"
   if [[ -n $want ]]; then
     if command -v sha256sum >/dev/null; then sum=$(sha256sum "$ZIP" | awk '{ print $1 }')
     else sum=$(shasum -a 256 "$ZIP" | awk '{ print $1 }'); fi
-    [[ $sum == "$(printf '%s' "$want" | tr 'A-F' 'a-f')" ]] || why="its SHA-256 is $sum, not the expected $want"
+    if [[ $sum != "$want" ]]; then  # a whole archive, maybe another version of it: kept for a look
+      mv -f "$ZIP" "$ZIP.bad"
+      die "the archive's SHA-256 is $sum, not the expected $want. It was kept as $ZIP.bad (not used). If COCO_CAPTIONING_SHA256 is right, the copy at $URL is not the expected one: set COCO_CAPTIONING_URL to another copy; if the archive is right, fix COCO_CAPTIONING_SHA256. Then run this script again"
+    fi
   fi
   if [[ -z $why ]] && ! zip_do test 2>/dev/null; then why="it is corrupt or incomplete (zip integrity test failed)"; fi
   if [[ -z $why ]]; then
@@ -248,6 +264,7 @@ for arg in "$@"; do
   esac
 done
 if [[ $MODE == offline ]]; then offline ${FORCE:+--force}; exit 0; fi
+read_sha256   # a malformed one is refused before any download
 
 if [[ -d $DEST && -z $(missing_in "$DEST") && -z $FORCE ]]; then
   info "the COCO captioning data is already in $DEST; nothing to do (--force fetches it again)"; exit 0

@@ -120,8 +120,22 @@ def test_archive_missing_a_file_is_refused(server, tmp_path, coco_mini):
 
 def test_checksum(server, tmp_path, coco_mini, good_zip):
     wrong = run(server.url, tmp_path, COCO_CAPTIONING_SHA256="0" * 64)
-    assert_refused(wrong, tmp_path, "SHA-256", "0" * 64)
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert_refused(wrong, tmp_path, "SHA-256", "0" * 64, "kept as", "coco_captioning.zip.bad")
+    # a whole archive of another version: kept aside for a look, never used
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coco_captioning.zip.bad"]
+    assert (tmp_path / "coco_captioning.zip.bad").read_bytes() == good_zip
+    (tmp_path / "coco_captioning.zip.bad").unlink()
+    # malformed (a typo, a cut paste): refused before anything is downloaded
+    requests = len(server.requests)
+    for bad in ("abc", "0" * 63, "g" * 64):
+        refused = run(server.url, tmp_path, COCO_CAPTIONING_SHA256=bad)
+        assert_refused(refused, tmp_path, "must be the archive's SHA-256, 64 hexadecimal digits", repr(bad))
+    assert len(server.requests) == requests and sorted(p.name for p in tmp_path.iterdir()) == []
+    # pasted with spaces around it, or as a whole sha256sum line: fine
+    digest = hashlib.sha256(good_zip).hexdigest()
+    pasted = run(server.url, tmp_path, COCO_CAPTIONING_SHA256=" %s  coco_captioning.zip\n" % digest)
+    assert pasted.returncode == 0, pasted.stderr
+    shutil.rmtree(tmp_path / "coco_captioning")
     right = run(server.url, tmp_path, COCO_CAPTIONING_SHA256=hashlib.sha256(good_zip).hexdigest().upper())
     assert right.returncode == 0, right.stderr
     # the data went to CS231N_DATASETS_DIR, not datasets/: the loader must be told
@@ -178,7 +192,8 @@ def test_http_404(server, tmp_path):
 def test_connection_refused(tmp_path):
     url = f"http://127.0.0.1:{free_port()}/coco_captioning.zip"
     result = run(url, tmp_path)
-    assert_refused(result, tmp_path, "cannot connect", "internet connection")
+    assert_refused(result, tmp_path, "cannot connect", "internet connection",
+                   "with no network, build the offline set instead: bash get_datasets.sh --offline")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
@@ -241,12 +256,18 @@ def test_offline_runs_the_builder_with_the_chosen_python(tmp_path):
     record = tmp_path / "called"
     fake.write_text(f'#!/bin/sh\necho "$PWD $*" > "{record}"\nexit "${{FAKE_RC:-0}}"\n')
     fake.chmod(0o755)
-    ok = run("http://127.0.0.1:9/never", tmp_path, "--offline", PYTHON=str(fake))
+    ok = run("http://127.0.0.1:9/never", None, "--offline", PYTHON=str(fake))
     assert ok.returncode == 0, ok.stderr
-    assert record.read_text().split() == [str(REPO), "-m", "cs231n.offline_data"]
+    assert record.read_text().split() == [str(REPO), "-m", "cs231n.offline_data"]   # its default folder
+    # CS231N_DATASETS_DIR names the folder for the offline set too, and the loader is told
+    chosen = run("http://127.0.0.1:9/never", tmp_path, "--offline", PYTHON=str(fake))
+    assert chosen.returncode == 0, chosen.stderr
+    assert record.read_text().split() == [str(REPO), "-m", "cs231n.offline_data", str(tmp_path / "offline_captioning")]
+    assert f"set CS231N_COCO_DIR={tmp_path}/offline_captioning" in chosen.stdout
     forced = run("http://127.0.0.1:9/never", tmp_path, "--force", "--offline", PYTHON=str(fake))
     assert forced.returncode == 0, forced.stderr
-    assert record.read_text().split() == [str(REPO), "-m", "cs231n.offline_data", "--force"]
+    assert record.read_text().split() == [str(REPO), "-m", "cs231n.offline_data", str(tmp_path / "offline_captioning"),
+                                          "--force"]
     failed = run("http://127.0.0.1:9/never", tmp_path, "--offline", PYTHON=str(fake), FAKE_RC="3")
     assert failed.returncode != 0
     assert failed.stderr.strip().splitlines() == [
