@@ -2,8 +2,9 @@
 
     python -m cs231n.main [--out DIR] [NOTEBOOK ...]
 
-Each notebook in notebooks/ runs from top to bottom on the default dataset
-(the offline set unless COCO was fetched). The executed copies are written to
+Each notebook in notebooks/ runs from top to bottom on the offline set, also
+when the COCO data has been fetched ($CS231N_COCO_DIR, when set, names another
+dataset folder). The executed copies are written to
 DIR (default out/executed, outside the sources); the notebooks themselves are
 left untouched. The summary lists the checks that passed, the final training
 losses and a few sampled captions. Exits 1 when any check fails.
@@ -84,7 +85,9 @@ def run_notebook(path, out_dir, timeout, show=print):
     t0 = time.time()
     error = None
     try:
-        client.execute()
+        # the offline set unless told otherwise (the notebooks' own default is COCO when fetched)
+        from .coco_utils import ENV_VAR, OFFLINE_DIR
+        client.execute(env=dict(os.environ, **{ENV_VAR: os.environ.get(ENV_VAR) or str(OFFLINE_DIR)}))
     except CellExecutionError as e:
         plain = re.sub(r'\x1b\[[0-9;]*m', '', str(e))  # the traceback comes with colours
         lines = [l for l in plain.splitlines() if l.strip()]
@@ -110,6 +113,11 @@ def run_notebook(path, out_dir, timeout, show=print):
     dataset = next(iter(re.findall(r'^Loading .*$', text, re.M)), '')
     # the loader prints paths relative to the notebook's folder: say them from here
     dataset = re.sub(r'(?<= )(\.\./\S+)', lambda m: _from_here(path.parent / m.group(1)), dataset)
+    from .coco_utils import ENV_VAR, OFFLINE_DIR
+    if not os.environ.get(ENV_VAR):   # the job chose it, not the user
+        dataset = dataset.replace('the dataset at %s (from $%s)' % (OFFLINE_DIR, ENV_VAR),
+                                  'the offline set from %s (set %s to run on another dataset folder)'
+                                  % (_from_here(OFFLINE_DIR), ENV_VAR))
     return {'name': path.name, 'seconds': time.time() - t0, 'error': error, 'interrupted': interrupted,
             'passed': re.findall(r'^PASS (.*?)(?::|$)', text, re.M),
             'bleu': re.findall(r'^validation (BLEU-1 .*)$', text, re.M),
@@ -174,8 +182,10 @@ def main(argv=None):
             print('  validation', b)
         for s in r['samples']:
             print('  sampled (val):', s)
-    print('\nExecuted copies: %s' % args.out)
-    print('Open the suite in JupyterLab:  .venv/bin/jupyter lab notebooks/')
+    # paths from the working directory (absolute when outside it)
+    print('\nExecuted copies: %s' % _from_here(args.out))
+    print('Open the suite in JupyterLab:  %s lab %s' % (_from_here(Path(sys.executable).parent / 'jupyter'),
+                                                       _from_here(NOTEBOOKS) + os.sep))
     failed = [r['name'] for r in results if r['error']]
     if failed:
         print('\nFAILED: %s' % ', '.join(failed))

@@ -131,3 +131,52 @@ def _child_of(pid, parent):
             return int(f.read().rsplit(')', 1)[1].split()[1]) == parent
     except (OSError, ValueError, IndexError):
         return False
+
+
+def test_the_closing_hints_work_from_where_the_job_was_started(tmp_path, capsys, monkeypatch):
+    """Paths in the summary are from the working directory: relative inside
+    the repository, absolute from elsewhere, so they can be pasted."""
+    import os
+    import sys
+    from cs231n import main as job
+    monkeypatch.setenv('PYTHONPATH', str(Path(__file__).resolve().parent.parent))
+    good = write_nb(tmp_path / 'good.ipynb', ["print('PASS one')"])
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main([str(good), '--out', str(tmp_path / 'out')]) == 0
+    text = capsys.readouterr().out
+    jupyter = Path(sys.executable).parent / 'jupyter'
+    assert 'Open the suite in JupyterLab:  %s lab %s%s' % (os.path.normpath(jupyter), job.NOTEBOOKS, os.sep) in text
+    assert 'Executed copies: %s' % (tmp_path / 'out') in text
+    monkeypatch.chdir(job.ROOT)
+    assert main([str(good), '--out', str(job.ROOT / 'out' / 'test-hints')]) == 0
+    text = capsys.readouterr().out
+    assert 'lab notebooks%s\n' % os.sep in text and 'Executed copies: out/test-hints\n' in text
+    import shutil
+    shutil.rmtree(job.ROOT / 'out' / 'test-hints')
+
+
+def test_the_job_runs_on_the_offline_set_unless_told_otherwise(tmp_path, capsys, monkeypatch):
+    """Also when the COCO data has been fetched (which the notebooks would
+    pick by default); CS231N_COCO_DIR, when set, wins."""
+    from cs231n.coco_utils import OFFLINE_DIR
+    monkeypatch.setenv('PYTHONPATH', str(Path(__file__).resolve().parent.parent))
+    monkeypatch.delenv('CS231N_COCO_DIR', raising=False)
+    nb = write_nb(tmp_path / 'where.ipynb', ["import os; print('PASS data at ' + os.environ['CS231N_COCO_DIR'])"])
+    assert main([str(nb), '--out', str(tmp_path / 'out')]) == 0
+    assert 'PASS data at %s\n' % OFFLINE_DIR in capsys.readouterr().out
+    monkeypatch.setenv('CS231N_COCO_DIR', str(tmp_path / 'mine'))
+    assert main([str(nb), '--out', str(tmp_path / 'out')]) == 0
+    assert 'PASS data at %s\n' % (tmp_path / 'mine') in capsys.readouterr().out
+
+
+def test_the_summary_says_the_offline_set_was_used(tmp_path, capsys, monkeypatch):
+    from cs231n.coco_utils import OFFLINE_DIR
+    monkeypatch.setenv('PYTHONPATH', str(Path(__file__).resolve().parent.parent))
+    monkeypatch.delenv('CS231N_COCO_DIR', raising=False)
+    monkeypatch.chdir(tmp_path)
+    nb = write_nb(tmp_path / 'load.ipynb', ["from cs231n.coco_utils import default_base_dir; default_base_dir()"])
+    assert main([str(nb), '--out', str(tmp_path / 'out')]) == 0
+    assert ('Loading the offline set from %s (set CS231N_COCO_DIR to run on another dataset folder)'
+            % OFFLINE_DIR) in capsys.readouterr().out
