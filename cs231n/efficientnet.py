@@ -339,6 +339,11 @@ def extract_features(images, batch_size=BATCH_SIZE, workers=1, path=None):
     return np.concatenate(feats) if feats else np.empty((0, FEATURE_DIM), np.float32)
 
 
+def _ignore_sigint():
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _worker_pool(workers):
     """A pool of fresh processes, each with a one-thread BLAS and a malloc that keeps its memory."""
     import multiprocessing
@@ -348,7 +353,8 @@ def _worker_pool(workers):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # read when the child starts and imports numpy
     try:
-        return multiprocessing.get_context("spawn").Pool(workers)
+        # the workers ignore Ctrl-C: the parent stops them (no traceback from each)
+        return multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
     finally:
         for k, v in saved.items():
             if v is None:

@@ -463,6 +463,11 @@ def main(argv=None):
     except (efficientnet.MissingWeightsError, NotOurFolderError) as e:
         print(f"offline_data: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        kept = " (the complete set built before is still there)" if is_complete(a.out_dir) else ""
+        print(f"\noffline_data: interrupted; nothing half-built was kept{kept}. Run it again to "
+              f"build the set.", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -191,6 +191,18 @@ def test_a_folder_holding_other_files_is_refused_and_left_alone(tmp_path, capsys
     assert D.foreign_entries(tmp_path / "old_set") == []
 
 
+def test_ctrl_c_says_what_is_left(tmp_path, monkeypatch, capsys):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(D, "build", interrupted)
+    assert D.main([str(tmp_path / "set"), "--small"]) == 130
+    err = capsys.readouterr().err
+    assert "offline_data: interrupted; nothing half-built was kept. Run it again" in err
+    monkeypatch.setattr(D, "is_complete", lambda *a, **k: False if k else True)   # an older complete set
+    assert D.main([str(tmp_path / "set"), "--small"]) == 130
+    assert "(the complete set built before is still there)" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- built folders
 
 @pytest.fixture(scope="module")
