@@ -461,7 +461,7 @@ print('PASS sample: shape (N, max_length), first word in column 0, <NULL> after 
 expected_caps = np.array([[5, 5, 5, 5, 5, 5], [6, 2, 0, 0, 0, 0], [5, 3, 6, 2, 0, 0]])
 check_tiny_sample('lstm', 1892, expected_caps,
                   'start from <START>, feed each step the word picked at the step before, and '
-                  'carry both the hidden state and the cell state from step to step.');
+                  'carry both the hidden state and the cell state from step to step.')
 
 # %% [markdown]
 # # RNN or LSTM?

@@ -646,7 +646,7 @@ print('PASS sample: shape (N, max_length), first word in column 0, <NULL> after 
 expected_caps = np.array([[3, 7, 5, 2, 0, 0], [7, 5, 2, 0, 0, 0], [5, 3, 4, 4, 4, 5]])
 check_tiny_sample('rnn', 552, expected_caps,
                   'start from <START>, feed each step the word picked at the step before, and '
-                  'carry the hidden state from step to step.');
+                  'carry the hidden state from step to step.')
 
 # %% [markdown]
 # ## Inline question 1
