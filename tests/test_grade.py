@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from grade_class import (CLASS, CONFIG, LAYERS, MEMORY_MB, MODEL, MODEL_PARTS, PARTS, POINTS, PY, REPO,
@@ -108,6 +109,21 @@ def test_inline_answers_are_collected_for_the_instructor(graded):
     assert '### cheater\n\n*(notebook not handed in, or not readable)*' in lstm
     assert graded['rows']['copy0']['total'] == graded['rows']['copy1']['total']
     assert 'inline' not in (graded['feedback'] / 'copy0.txt').read_text()
+    # each question opens with the model answer of the instructor's notebook, quoted
+    assert rnn.startswith('\n\n> **Model answer**') and '> - *Disadvantage:*' in rnn
+    assert lstm.startswith('\n\n> **Model answer**') and 'exploding' in lstm
+    assert rnn.index('> - *Disadvantage:*') < rnn.index('### copy0')
+    assert 'BEGIN SOLUTION' not in text
+
+
+def test_model_answers_come_from_the_solution_regions():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell('## Question A'),
+        nbformat.v4.new_markdown_cell('**Your answer:** *write it here*\n<!-- BEGIN SOLUTION -->\n'
+                                      'Because.\n<!-- END SOLUTION -->', metadata={'tags': ['inline-answer']}),
+        nbformat.v4.new_markdown_cell('## Question B'),
+        nbformat.v4.new_markdown_cell('**Your answer:** *write it here*', metadata={'tags': ['inline-answer']})])
+    assert grade.model_answers({'X.ipynb': nb}) == {('X.ipynb', 'Question A'): 'Because.'}
 
 
 def _lost(graded, name):

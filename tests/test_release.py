@@ -97,6 +97,39 @@ def test_no_line_of_solution_code_in_the_release(rel):
             assert not leaked, '%s line %d: %r' % (name, i + 1, line)
 
 
+def test_model_answers_stay_in_the_instructors_notebooks(rel):
+    """The inline questions' model answers (markdown solution regions) are in
+    the solution notebooks and nowhere in the release, whose answer cells are
+    the bare placeholder; verify puts them back (test_restoring_...)."""
+    for name in ['RNN_Captioning.ipynb', 'LSTM_Captioning.ipynb']:
+        sol = release.solution_notebooks()[name]
+        cells = [c for c in sol.cells if 'inline-answer' in c.metadata.get('tags', [])]
+        released = json.loads((rel / 'notebooks' / name).read_text())['cells']
+        placeholders = [''.join(c['source']) for c in released if 'inline-answer' in c['metadata'].get('tags', [])]
+        assert len(cells) == 1 and len(placeholders) == 1, name
+        assert '<!-- BEGIN SOLUTION -->\n**Model answer**' in cells[0].source, name
+        model = cells[0].source.split('<!-- BEGIN SOLUTION -->')[1].split('<!-- END SOLUTION -->')[0]
+        assert len(model) > 300, name
+        assert placeholders == ['**Your answer:** *write it here*\n'], name
+        text = (rel / 'notebooks' / name).read_text()
+        assert 'Model answer' not in text and 'exploding' not in text and 'five times' not in text, name
+
+
+def test_markdown_regions_are_dropped_and_restored():
+    md = 'Q?\n\n**Your answer:** *write it here*\n<!-- BEGIN SOLUTION -->\nIt is 42.\n<!-- END SOLUTION -->\nend'
+    student = release.strip_markdown(md, 'cell')
+    assert student == 'Q?\n\n**Your answer:** *write it here*\nend'
+    assert release.restore_text(student, md, 'cell', markdown=True) == md
+    for bad in ['a\n<!-- BEGIN SOLUTION -->\nb', 'a <!-- BEGIN SOLUTION -->\nb\n<!-- END SOLUTION -->',
+                'a\n### BEGIN SOLUTION\nb\n### END SOLUTION']:
+        with pytest.raises(release.ReleaseError):
+            release.strip_markdown(bad, 'cell')
+    # and the code markers stay code markers: a code cell with HTML markers is refused
+    code = 'x = 1\n<!-- BEGIN SOLUTION -->\ny = 2\n<!-- END SOLUTION -->\n'
+    with pytest.raises(release.ReleaseError, match='alone on its line'):
+        release.find_regions(code.splitlines(keepends=True), 'cell')
+
+
 def test_top_level_solution_code_stays_out(rel):
     """The solution's own helpers (a region at the top level of rnn_fast.py:
     the fast sequence layers) are not in the release, not even by name, and a

@@ -55,8 +55,8 @@ import release  # noqa: E402  (tools/release.py: the student version of a file)
 from release import tomllib  # noqa: E402
 from grade_reports import (answers_path, check_out, count_passed, earlier_students, feedback_text, fmt,  # noqa: E402,F401
                            out_problem, report_paths, write_reports)
-from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, inline_answers, read_submission, submissions_inside,  # noqa: E402,F401
-                               review_flags, student_name)
+from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, inline_answers, model_answers,  # noqa: E402,F401
+                               read_submission, review_flags, student_name, submissions_inside)
 from grade_config import STUDENT_MODULES, ConfigError, load_config  # noqa: E402
 
 OPTIONAL_FILES = {'cs231n/rnn_fast.py'}   # not said in the notes when missing
@@ -566,7 +566,7 @@ def main(argv=None):
             return 130
         ex.shutdown(wait=True)
         grades.sort(key=lambda g: g['student'])
-        fb, stale = write_reports(grades, config['parts'], args.out, kept)
+        fb, stale = write_reports(grades, config['parts'], args.out, kept, model_answers(notebooks))
         _, json_path, _, review = report_paths(args.out)
         say('wrote %s, %s, %s, %s and %s/ in %.1f s' % (args.out, json_path, review, answers_path(args.out), fb,
                                                         time.monotonic() - t0))

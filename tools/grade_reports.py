@@ -78,10 +78,12 @@ def review_text(grades):
     return '\n'.join(lines) + '\n'
 
 
-def answers_text(grades):
+def answers_text(grades, models=None):
     """Every student's answers to the inline questions, question by question
-    (for the instructor to mark by hand)."""
-    order = []     # (notebook, question) in the order they come
+    (for the instructor to mark by hand), each question with its model answer
+    from `models` ({(notebook, question): text}) when there is one."""
+    models = models or {}
+    order = list(models)     # (notebook, question) in the order they come
     for g in grades:
         for a in g.get('answers') or []:      # (none in the records of older runs)
             if (a['notebook'], a['question']) not in order:
@@ -91,6 +93,8 @@ def answers_text(grades):
              'to read and mark by hand (the grades in the CSV do not count them).' % len(grades)]
     for nb, q in order:
         lines += ['', '## %s: %s' % (nb, q)]
+        if (nb, q) in models:
+            lines += [''] + [('> ' + line).rstrip() for line in models[(nb, q)].splitlines()]
         for g in grades:
             got = [a['answer'] for a in g.get('answers') or [] if (a['notebook'], a['question']) == (nb, q)]
             missing = any(n.startswith(nb + ' ') or n.startswith(nb + ':') for n in g.get('answer_notes') or [])
@@ -137,10 +141,11 @@ def parts_summary(parts):
              'checks': [j['name'] for j in p['jobs']]} for p in parts]
 
 
-def write_reports(grades, parts, out_csv, kept=()):
-    """Write the CSV, the JSON, the review file and a feedback file for each
-    of `grades`. `kept`: JSON records of students graded earlier, kept as they
-    are (their feedback files are written again from them). Any other feedback
+def write_reports(grades, parts, out_csv, kept=(), models=None):
+    """Write the CSV, the JSON, the review file, a feedback file for each of
+    `grades` and the inline answers, with the model answers `models` (from
+    model_answers). `kept`: JSON records of students graded earlier, kept as
+    they are (their feedback files are written again from them). Any other feedback
     file in the folder is of a student in neither and is removed, lest it be
     handed back by mistake.
     Returns (feedback folder, number of files removed)."""
@@ -162,7 +167,7 @@ def write_reports(grades, parts, out_csv, kept=()):
     for g in everyone:   # the kept students' too: the same text, or today's form of it
         (fb / (g['student'] + '.txt')).write_text(feedback_text(g, parts), encoding='utf-8')
     review.write_text(review_text(everyone), encoding='utf-8')
-    answers_path(out_csv).write_text(answers_text(everyone), encoding='utf-8')
+    answers_path(out_csv).write_text(answers_text(everyone, models), encoding='utf-8')
     details = {'parts': parts_summary(parts), 'students': everyone}
     json_path.write_text(json.dumps(details, indent=1, sort_keys=True), encoding='utf-8')
     return fb, len(stale)

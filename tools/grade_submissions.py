@@ -195,21 +195,45 @@ def inline_answers(path):
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             notes.append('%s cannot be read as a notebook: its inline answers are not taken' % name)
             continue
-        question = None
-        for cell in cells if isinstance(cells, list) else []:
-            if not isinstance(cell, dict) or cell.get('cell_type') != 'markdown':
-                continue
-            src = cell.get('source', '')
-            src = ''.join(src) if isinstance(src, list) else str(src)
-            tags = (cell.get('metadata') or {}).get('tags') or []
-            if 'inline-answer' in tags:
-                text = re.sub(r'^\s*\*\*Your answer:\*\*', '', src).strip()
-                answers.append({'notebook': name, 'question': question or '(untitled question)',
-                                'answer': None if not text or UNANSWERED in text else text})
-            else:
-                heads = [line.lstrip('#').strip() for line in src.splitlines() if line.startswith('#')]
-                question = heads[-1] if heads else question
+        for question, src in answer_cells(cells):
+            text = re.sub(r'^\s*\*\*Your answer:\*\*', '', src).strip()
+            answers.append({'notebook': name, 'question': question,
+                            'answer': None if not text or UNANSWERED in text else text})
     return answers, notes
+
+
+def answer_cells(cells):
+    """(question, source) of every markdown cell tagged inline-answer among a
+    notebook's cells (dicts, as in the .ipynb JSON), the question being the
+    last heading before it."""
+    found, question = [], None
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict) or cell.get('cell_type') != 'markdown':
+            continue
+        src = cell.get('source', '')
+        src = ''.join(src) if isinstance(src, list) else str(src)
+        tags = (cell.get('metadata') or {}).get('tags') or []
+        if 'inline-answer' in tags:
+            found.append((question or '(untitled question)', src))
+        else:
+            heads = [line.lstrip('#').strip() for line in src.splitlines() if line.startswith('#')]
+            question = heads[-1] if heads else question
+    return found
+
+
+def model_answers(notebooks):
+    """{(notebook, question): model answer} from the instructor's notebooks
+    ({name: notebook}): what the solution regions of their answer cells say."""
+    from markers import find_regions
+    out = {}
+    for name, nb in notebooks.items():
+        for question, src in answer_cells([dict(c) for c in nb.cells]):
+            lines = src.splitlines()
+            regions = find_regions([l + '\n' for l in lines], name, markdown=True)
+            text = '\n\n'.join('\n'.join(lines[b + 1:e]).strip() for b, e, _ in regions).strip()
+            if text:
+                out[(name, question)] = text
+    return out
 
 
 REVIEW_NAMES = {'sys', 'os', 'importlib', 'builtins', 'gc', 'inspect', 'subprocess', 'ctypes', 'types',

@@ -28,6 +28,11 @@ HINTS = ROOT / 'grading' / 'hints.toml'
 
 BEGIN = re.compile(r'^(?P<ind>[ \t]*)### BEGIN SOLUTION[ \t]*\r?\n?$')
 END = re.compile(r'^(?P<ind>[ \t]*)### END SOLUTION[ \t]*\r?\n?$')
+# In markdown cells (model answers to the inline questions) the markers are
+# HTML comments, which a rendered notebook does not show; the release drops
+# such a region whole.
+MD_BEGIN = re.compile(r'^(?P<ind>)<!-- BEGIN SOLUTION -->[ \t]*\r?\n?$')
+MD_END = re.compile(r'^(?P<ind>)<!-- END SOLUTION -->[ \t]*\r?\n?$')
 TODO_BEGIN = re.compile(r'^[ \t]*# =* TODO: (?P<key>\S+) =*[ \t]*\r?\n?$')
 TODO_END = re.compile(r'^[ \t]*# =* END OF TODO =*[ \t]*\r?\n?$')
 WIDTH = 79
@@ -37,27 +42,32 @@ class ReleaseError(Exception):
 
 
 
-def find_regions(lines, where):
-    """(begin, end, indent) of every marked region, as line indices (inclusive)."""
+def find_regions(lines, where, markdown=False):
+    """(begin, end, indent) of every marked region, as line indices (inclusive):
+    `### BEGIN SOLUTION` regions in code, `<!-- BEGIN SOLUTION -->` ones in
+    markdown (markdown=True)."""
+    begin_re, end_re = (MD_BEGIN, MD_END) if markdown else (BEGIN, END)
     regions, start = [], None
     for i, line in enumerate(lines):
-        if BEGIN.match(line):
+        if begin_re.match(line):
             if start is not None:
                 raise ReleaseError('%s:%d: BEGIN SOLUTION inside another region (opened at line %d)'
                                    % (where, i + 1, start + 1))
             start = i
-        elif END.match(line):
+        elif end_re.match(line):
             if start is None:
                 raise ReleaseError('%s:%d: END SOLUTION without a BEGIN SOLUTION' % (where, i + 1))
-            ind, ind_end = BEGIN.match(lines[start]).group('ind'), END.match(line).group('ind')
+            ind, ind_end = begin_re.match(lines[start]).group('ind'), end_re.match(line).group('ind')
             if ind != ind_end:
                 raise ReleaseError('%s:%d: END SOLUTION is not indented like its BEGIN SOLUTION (line %d)'
                                    % (where, i + 1, start + 1))
             regions.append((start, i, ind))
             start = None
         elif 'BEGIN SOLUTION' in line or 'END SOLUTION' in line:
-            raise ReleaseError('%s:%d: a solution marker must be alone on its line: %r'
-                               % (where, i + 1, line.strip()))
+            raise ReleaseError('%s:%d: a solution marker must be alone on its line%s: %r'
+                               % (where, i + 1, ', written <!-- BEGIN SOLUTION --> or '
+                                  '<!-- END SOLUTION --> in a markdown cell' if markdown else '',
+                                  line.strip()))
     if start is not None:
         raise ReleaseError('%s:%d: BEGIN SOLUTION is never closed' % (where, start + 1))
     return regions
@@ -171,14 +181,27 @@ def find_todo_blocks(lines, where):
     return blocks
 
 
-def restore_text(released, solution, where='<text>', dropped=()):
+def strip_markdown(text, where):
+    """A markdown cell's text with its solution regions left out."""
+    lines = text.splitlines(keepends=True)
+    out, pos = [], 0
+    for begin, end, _ in find_regions(lines, where, markdown=True):
+        out += lines[pos:begin]
+        pos = end + 1
+    out += lines[pos:]
+    return ''.join(out)
+
+
+def restore_text(released, solution, where='<text>', dropped=(), markdown=False):
     """Put the solution regions of `solution` back into the TODO blocks of
     `released`, in order: the inverse of strip_text. `dropped`: the indices of
     the regions that the release left out; each goes back where the lines
-    since the region before it say it was."""
+    since the region before it say it was (markdown: every region)."""
     rel = released.splitlines(keepends=True)
     sol = solution.splitlines(keepends=True)
-    blocks, regions = find_todo_blocks(rel, where), find_regions(sol, where)
+    regions = find_regions(sol, where, markdown)
+    blocks = [] if markdown else find_todo_blocks(rel, where)
+    dropped = set(range(len(regions))) if markdown else dropped
     if len(blocks) != len(regions) - len(dropped):
         raise ReleaseError('%s: %d TODO blocks but %d solution regions%s'
                            % (where, len(blocks), len(regions) - len(dropped),

@@ -15,7 +15,9 @@ the top level of a Python file, outside any function (helpers that only the
 solution uses), is left out of the release altogether.
 
 The notebooks are built from notebooks/src/ with tools/build_notebooks.py and
-released with every output cleared: the student runs them. Instructor-only
+released with every output cleared: the student runs them. In their markdown
+cells, a region between `<!-- BEGIN SOLUTION -->` and `<!-- END SOLUTION -->`
+lines (the model answer to an inline question) is left out. Instructor-only
 files (grading/, tools/, tests/, benchmarks/, notebooks/src/) are left out;
 grading/student_README.md becomes README.md and grading/collect_submission.sh
 becomes collect_submission.sh.
@@ -34,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'tools'))
 from markers import (HINTS, TODO_BEGIN, ReleaseError, find_regions, load_hints,  # noqa: E402,F401
-                     python_keys, restore_text, strip_text, tomllib)
+                     python_keys, restore_text, strip_markdown, strip_text, tomllib)
 
 # What goes into the release, besides cs231n/ and the notebooks:
 # (path in the release, path in this repo, required)
@@ -92,11 +94,15 @@ def student_notebook(name, nb, hints):
             cell.execution_count = None
             cell.metadata.pop('execution', None)
         lines = cell.source.splitlines(keepends=True)
-        regions = find_regions(lines, '%s cell %d' % (name, i))
+        where = '%s cell %d' % (name, i)
+        if cell.cell_type == 'markdown':      # a model answer: left out
+            cell.source = strip_markdown(cell.source, where)
+            continue
+        regions = find_regions(lines, where)
         if not regions:
             continue
         if cell.cell_type != 'code':
-            raise ReleaseError('%s cell %d: solution markers in a %s cell' % (name, i, cell.cell_type))
+            raise ReleaseError('%s: solution markers in a %s cell' % (where, cell.cell_type))
         cell_keys = ['%s:%d' % (name, len(keys) + k + 1) for k in range(len(regions))]
         whats = ['%s in notebooks/%s' % (hints.get(k, {}).get('title', k), name) for k in cell_keys]
         cell.source = strip_text(cell.source, cell_keys, hints, whats, '%s cell %d' % (name, i))
@@ -198,8 +204,11 @@ def solution_sources(snap=None):
                 out[rel] = text
     for name, nb in notebooks.items():
         for i, cell in enumerate(nb.cells):
-            out['notebooks/%s cell %d' % (name, i)] = cell.source
+            out['notebooks/%s cell %d%s' % (name, i, MARKDOWN if cell.cell_type == 'markdown' else '')] = cell.source
     return out
+
+
+MARKDOWN = ' (markdown)'   # the end of solution_sources' name for a markdown cell
 
 
 def solution_lines(min_len=8, snap=None):
@@ -210,7 +219,7 @@ def solution_lines(min_len=8, snap=None):
     for where, text in solution_sources(snap).items():
         lines = text.splitlines()
         marked = set()
-        for b, e, _ in find_regions([l + '\n' for l in lines], where):
+        for b, e, _ in find_regions([l + '\n' for l in lines], where, where.endswith(MARKDOWN)):
             marked.update(range(b + 1, e))
         for i, line in enumerate(lines):
             n = normalize(line)
@@ -314,7 +323,8 @@ def restore_notebook(released_nb, solution_nb, name):
         raise ReleaseError('%s: %d cells in the release, %d in the solution'
                            % (name, len(nb.cells), len(solution_nb.cells)))
     for i, (cell, sol) in enumerate(zip(nb.cells, solution_nb.cells)):
-        cell.source = restore_text(cell.source, sol.source, '%s cell %d' % (name, i))
+        cell.source = restore_text(cell.source, sol.source, '%s cell %d' % (name, i),
+                                   markdown=sol.cell_type == 'markdown')
     return nb
 
 

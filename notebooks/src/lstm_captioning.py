@@ -300,6 +300,20 @@ check('lstm_backward db', rel_error(db_num, db), 1e-7, hint)
 
 # %% [markdown] tags=["inline-answer"]
 # **Your answer:** *write it here*
+# <!-- BEGIN SOLUTION -->
+# **Model answer** (in the instructor's notebooks only; the student version
+# leaves it out). A gate multiplies what it controls (c = f * prev_c + i * g,
+# h = o * tanh(c)), so it has to act as a soft switch whose value lies
+# between 0 (block) and 1 (let through). A sigmoid is bounded to (0, 1) and
+# has a nonzero gradient everywhere. ReLU is neither:
+#
+# - it is unbounded: a forget gate above 1 multiplies the cell state by more
+#   than 1 at every step, so c (and its gradient) can grow without limit over
+#   a long sequence, which is the exploding behaviour the LSTM is built to
+#   avoid;
+# - it is exactly 0, with zero gradient, for every negative pre-activation: a
+#   gate pushed there is shut and gets no gradient to learn to open again.
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # # The LSTM captioning model

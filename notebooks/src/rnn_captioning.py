@@ -662,6 +662,23 @@ check_tiny_sample('rnn', 552, expected_caps,
 
 # %% [markdown] tags=["inline-answer"]
 # **Your answer:** *write it here*
+# <!-- BEGIN SOLUTION -->
+# **Model answer** (in the instructor's notebooks only; the student version
+# leaves it out). One good point of each kind answers the question, for
+# example:
+#
+# - *Advantage:* the vocabulary is tiny (under a hundred symbols instead of
+#   about a thousand words), so the embedding W_embed and the output layer
+#   W_vocab shrink to a few rows, and there is no `<UNK>`: the model can spell
+#   any word, rare names and numbers included, and can learn how words are
+#   built (plurals, endings) from their letters.
+# - *Disadvantage:* a caption becomes about five times as many steps (a
+#   ten-word caption is some 50 characters). Training and sampling take more
+#   steps, and the gradient has to travel back over many more of them, so
+#   the dependencies between words are harder to learn: a vanilla RNN's
+#   gradient vanishes or explodes over long sequences. The model can also
+#   write words that do not exist.
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # # Going further: train on the whole offline set
