@@ -386,6 +386,13 @@ CLASS['beam_sample'] = ('zip', {MODEL: BEAM_SAMPLE}, {'sample_rnn', 'sample_lstm
 CLASS['hang_and_raise'] = ('zip', {MODEL: NAIVE_MODEL, LAYERS: HANG_AND_RAISE},
                            {'lstm_step_forward', 'lstm_step_backward', 'word_embedding_backward',
                             'overfit_rnn', 'overfit_lstm'})
+# a given function (no TODO in it) rewritten, still right: full marks, and a note
+GIVEN_EDITED = '''
+def sigmoid(x):
+    x = np.asarray(x)
+    return 0.5 * (1 + np.tanh(0.5 * x))
+'''
+CLASS['given_edited'] = ('zip', {LAYERS: GIVEN_EDITED}, set())
 for i in range(2):
     CLASS['copy%d' % i] = ('zip', {}, set())
 

@@ -116,6 +116,41 @@ def test_inline_answers_are_collected_for_the_instructor(graded):
     assert 'BEGIN SOLUTION' not in text
 
 
+def test_changed_given_code_is_noted(graded):
+    """A function handed out complete and changed in the submission is named in
+    the notes and the feedback; it costs nothing by itself."""
+    row = graded['rows']['given_edited']
+    assert float(row['total']) == sum(POINTS.values())
+    assert ("cs231n/rnn_layers.py: code handed out complete (no TODO in it) was changed: sigmoid; "
+            "the checks ran the submission's version") in row['notes']
+    assert 'changed: sigmoid' in (graded['feedback'] / 'given_edited.txt').read_text()
+    for name in ('solution', 'release', 'copy0', 'flat_zip'):
+        assert 'handed out complete' not in graded['rows'][name]['notes'], name
+
+
+def test_given_code_changes_ignore_docstrings_comments_and_layout(release_dir):
+    handed = {rel: (release_dir / rel).read_text() for rel in (LAYERS, MODEL)}
+    same = handed[LAYERS].replace(
+        '    """A numerically stable logistic sigmoid: no overflow for large |x|."""\n    x = np.asarray(x)',
+        '    """In my words."""\n    # a note\n    x   =   np.asarray( x )', 1)
+    assert same != handed[LAYERS]
+    assert grade.given_code_changes({LAYERS: same.encode()}, handed) == []
+    # a TODO function filled in, and a new helper: nothing to say either
+    filled = handed[LAYERS].replace("raise NotImplementedError('rnn_step_forward", "return 0  # ('rnn_step_forward", 1)
+    assert filled != handed[LAYERS]
+    assert grade.given_code_changes({LAYERS: (filled + '\ndef helper():\n    pass\n').encode()}, handed) == []
+    # a method of the model changed, a given layer gone
+    init = handed[MODEL].replace('np.random.randn(vocab_size, wordvec_dim) / 100',
+                                 'np.random.randn(vocab_size, wordvec_dim) / 10', 1)
+    gone = handed[LAYERS].replace('def temporal_affine_backward(', 'def my_affine_backward(', 1)
+    assert init != handed[MODEL] and gone != handed[LAYERS]
+    notes = grade.given_code_changes({MODEL: init.encode(), LAYERS: gone.encode()}, handed)
+    assert notes == [MODEL + ': code handed out complete (no TODO in it) was changed: CaptioningRNN.__init__; '
+                     "the checks ran the submission's version",
+                     LAYERS + ': code handed out complete (no TODO in it) was removed: temporal_affine_backward; '
+                     "the checks ran the submission's version"]
+
+
 def test_model_answers_come_from_the_solution_regions():
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell('## Question A'),
@@ -138,7 +173,7 @@ def _reasons(graded, name, part):
 
 def test_class_csv_is_complete_and_graded_in_parallel(graded):
     assert graded['header'] == ['student'] + PARTS + ['total', 'notes', 'review_flags']
-    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 26
+    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 27
     for name, row in graded['rows'].items():
         assert float(row['total']) == pytest.approx(sum(float(row[p]) for p in PARTS))
         assert (graded['feedback'] / (name + '.txt')).is_file()

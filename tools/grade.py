@@ -55,8 +55,9 @@ import release  # noqa: E402  (tools/release.py: the student version of a file)
 from release import tomllib  # noqa: E402
 from grade_reports import (answers_path, check_out, count_passed, earlier_students, feedback_text, fmt,  # noqa: E402,F401
                            out_problem, report_paths, write_reports)
-from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, inline_answers, model_answers,  # noqa: E402,F401
-                               read_submission, review_flags, student_name, submissions_inside)
+from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, given_code_changes, inline_answers,  # noqa: E402,F401
+                               model_answers, read_submission, review_flags, student_name,
+                               submissions_inside)
 from grade_config import STUDENT_MODULES, ConfigError, load_config  # noqa: E402
 
 OPTIONAL_FILES = {'cs231n/rnn_fast.py'}   # not said in the notes when missing
@@ -334,6 +335,8 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
                 notes.append('%s: not in the submission, but %s import%s from it' % (
                     rel, ' and '.join(users), 's' if len(users) == 1 else ''))
         flags = review_flags(files)
+        notes += given_code_changes(files, {rel: (tpl / rel).read_text(encoding='utf-8')
+                                            for rel in files if (tpl / rel).is_file()})
         ws = run_root / ('ws%03d-%s' % (index, name))
         shutil.copytree(tpl, ws)
         for rel, data in files.items():

@@ -288,3 +288,75 @@ def review_flags(files):
                     any(w in node.value for w in REVIEW_STRINGS):
                 flag('%s has the string %r' % (at, node.value[:60]))
     return [text for _, _, text in sorted(flags, key=lambda f: f[:2])]
+
+
+def _definitions(tree):
+    """{qualified name: node} of the functions and classes of a module, methods
+    as Class.method (nested functions stay inside their function)."""
+    found = {}
+
+    def visit(body, prefix):
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found[prefix + node.name] = node
+            elif isinstance(node, ast.ClassDef):
+                found[prefix + node.name] = node
+                visit(node.body, prefix + node.name + '.')
+    visit(tree.body, '')
+    return found
+
+
+def _code_of(node):
+    """What a definition does, without its docstring and its comments (and,
+    for a class, without its methods, which are compared one by one)."""
+    body = [n for n in node.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))] \
+        if isinstance(node, ast.ClassDef) else list(node.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    copy = type(node)(**{f: getattr(node, f) for f in node._fields})
+    copy.body = body
+    return ast.dump(copy, include_attributes=False)
+
+
+def given_code_changes(files, handed_out):
+    """Notes on code that was handed out complete (no TODO block in it) and is
+    different, or gone, in the submission: what the student's own parts then
+    run is not what the notebooks were checked with. Docstrings, comments and
+    layout do not count; new functions do not either.
+
+    Inputs:
+    - files: {relative path: bytes or None} of the submission (read_submission)
+    - handed_out: {relative path: text} of the same files as released
+
+    Returns a list of notes, one per file with changes."""
+    from markers import TODO_BEGIN
+    notes = []
+    for rel, data in sorted(files.items()):
+        if data is None or rel not in handed_out:
+            continue
+        given_text = handed_out[rel]
+        todo_lines = [i + 1 for i, line in enumerate(given_text.splitlines()) if TODO_BEGIN.match(line)]
+        try:
+            given = _definitions(ast.parse(given_text))
+            theirs = _definitions(ast.parse(data))
+        except (SyntaxError, ValueError):   # said elsewhere: the file does not import
+            continue
+        changed, removed = [], []
+        for name, node in given.items():
+            if isinstance(node, ast.ClassDef):
+                holds_todo = False   # its methods are looked at one by one
+            else:
+                holds_todo = any(node.lineno <= i <= node.end_lineno for i in todo_lines)
+            if holds_todo:
+                continue
+            if name not in theirs:
+                removed.append(name)
+            elif _code_of(theirs[name]) != _code_of(node):
+                changed.append(name)
+        if changed or removed:
+            what = (['changed: ' + ', '.join(changed)] if changed else []) + \
+                   (['removed: ' + ', '.join(removed)] if removed else [])
+            notes.append('%s: code handed out complete (no TODO in it) was %s; the checks ran the '
+                         'submission\'s version' % (rel, '; '.join(what)))
+    return notes
