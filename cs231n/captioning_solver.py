@@ -112,12 +112,13 @@ class CaptioningSolver:
         self.loss_history = []
         self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
         self._undo = None
-        # What _step must copy to be able to go back after a bad update: sgd
+        # What _step must copy to be able to go back after a bad update. sgd
         # changes w in place, the other rules of optim.py return new arrays
-        # (their state too); a rule of one's own may do either, so all is copied.
-        builtin = self.update_rule in (optim.sgd_momentum, optim.rmsprop, optim.adam)
-        self._copy_params = not builtin
-        self._copy_state = not builtin and self.update_rule is not optim.sgd
+        # (their state too), and a rule of one's own, or an edited optim.py,
+        # may do either: everything is copied until an update shows what the
+        # rule does (None: not known yet), for the state once there is state.
+        self._copy_params = None
+        self._copy_state = None
 
     @property
     def iterations_per_epoch(self):
@@ -135,14 +136,34 @@ class CaptioningSolver:
         if not np.isfinite(loss):
             self._stop_on_bad_loss(loss)
         # what the next step needs to go back here, should this update break the model
-        params = {p: w.copy() if self._copy_params else w for p, w in self.model.params.items()}
-        state = {p: {k: v.copy() if self._copy_state and isinstance(v, np.ndarray) else v
+        copy_w, copy_s = self._copy_params is not False, self._copy_state is not False
+        params = {p: w.copy() if copy_w else w for p, w in self.model.params.items()}
+        state = {p: {k: v.copy() if copy_s and isinstance(v, np.ndarray) else v
                      for k, v in cfg.items()} for p, cfg in self.optim_configs.items()}
         self._undo = (self.iteration, self.epoch, params, state)
         self.loss_history.append(float(loss))
+        old = dict(self.model.params), {p: dict(cfg) for p, cfg in self.optim_configs.items()}
         for p, w in self.model.params.items():
             next_w, self.optim_configs[p] = self.update_rule(w, grads[p], self.optim_configs[p])
             self.model.params[p] = next_w
+        if self._copy_params is None or self._copy_state is None:
+            self._learn_what_the_rule_changes(*old, params, state)
+
+    def _learn_what_the_rule_changes(self, old_params, old_state, params, state):
+        """After an update made with everything copied: whether the rule
+        changed the parameters (or, once there was state, its state arrays)
+        in place, or returned them as arrays of their own; in place, they must
+        be copied before every update."""
+        def in_place(before, copy, after):   # changed since copied, or returned as the result
+            shared = isinstance(after, np.ndarray) and np.may_share_memory(before, after)
+            return shared or not np.array_equal(before, copy)
+
+        if self._copy_params is None:
+            self._copy_params = any(in_place(w, params[p], self.model.params[p]) for p, w in old_params.items())
+        pairs = [(v, state[p][k], self.optim_configs[p].get(k)) for p, cfg in old_state.items()
+                 for k, v in cfg.items() if isinstance(v, np.ndarray)]
+        if self._copy_state is None and pairs:
+            self._copy_state = any(in_place(v, copy, after) for v, copy, after in pairs)
 
     def _stop_on_bad_loss(self, loss):
         """The loss is NaN or infinite (loss None: the run's last update made

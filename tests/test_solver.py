@@ -376,3 +376,61 @@ def test_model_is_rebuilt_from_a_checkpoint(tmp_path, cell_type, dtype):
         pickle.dump(state, f)
     with pytest.raises(ValueError, match=r'no description of its model .*load_checkpoint'):
         CaptioningRNN.from_checkpoint(tmp_path / 'old.ckpt')
+
+
+def _adam_in_place(w, dw, config=None):
+    """optim.adam as a student might edit it: the same numbers, computed in
+    place in w and in the moment arrays."""
+    config = {} if config is None else config
+    for k, v in (('learning_rate', 1e-3), ('beta1', 0.9), ('beta2', 0.999), ('epsilon', 1e-8), ('t', 0)):
+        config.setdefault(k, v)
+    m = config.setdefault('m', np.zeros_like(w))
+    v = config.setdefault('v', np.zeros_like(w))
+    config['t'] += 1
+    m *= config['beta1']
+    m += (1 - config['beta1']) * dw
+    v *= config['beta2']
+    v += (1 - config['beta2']) * dw * dw
+    b1, b2, t = config['beta1'], config['beta2'], config['t']
+    alpha = config['learning_rate'] * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    w -= alpha * m / (np.sqrt(v) + config['epsilon'])
+    return w, config
+
+
+@pytest.mark.parametrize('rule', ['adam', 'sgd_momentum', 'sgd', _adam_in_place])
+def test_what_a_rule_changes_in_place_is_found_out_and_undone(rule, monkeypatch):
+    """The roll-back after a blow-up copies what the rule changes in place,
+    found out at the first update: nothing for optim.py's adam, everything
+    for an optim.adam edited to work in place (under the same name), whose
+    blow-up is then undone exactly."""
+    from cs231n import captioning_solver
+    if callable(rule):
+        monkeypatch.setattr(captioning_solver.optim, 'adam', rule)
+        name = 'adam'
+    else:
+        name = rule
+    model, data = tiny_setup()
+    solver = CaptioningSolver(model, data, update_rule=name, optim_config={'learning_rate': 1e-3},
+                              batch_size=10, num_epochs=1, verbose=False)
+    solver.train()
+    in_place = callable(rule) or rule == 'sgd'
+    assert solver._copy_params is in_place
+    assert solver._copy_state is ({'adam': False, 'sgd_momentum': False, 'sgd': None}.get(rule, True))
+    # now a blow-up: back to the parameters and moments before the bad update, bit for bit
+    before = {}
+    solver.optim_configs = {p: dict(c, learning_rate=1e30) for p, c in solver.optim_configs.items()}
+    real_step = solver._step
+
+    def step():
+        before[solver.iteration] = ({p: w.copy() for p, w in model.params.items()},
+                                    {p: {k: v.copy() for k, v in c.items() if isinstance(v, np.ndarray)}
+                                     for p, c in solver.optim_configs.items()})
+        real_step()
+    solver._step = step
+    with np.errstate(all='ignore'), pytest.raises(FloatingPointError, match='back to where they were'):
+        solver.train()
+    params, state = before[solver.iteration]
+    for p, w in model.params.items():
+        assert np.array_equal(w, params[p]), p
+        for k, v in state[p].items():
+            assert np.array_equal(solver.optim_configs[p][k], v), (p, k)
