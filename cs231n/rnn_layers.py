@@ -35,7 +35,7 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
     - next_h: Next hidden state, of shape (N, H)
     - cache: Values needed by the backward pass
     """
-    check_shapes('rnn_step_forward', Wx=(Wx, 'D H'), Wh=(Wh, 'H H'), b=(b, 'H'),
+    check_shapes('rnn_step_forward', cell='rnn', Wx=(Wx, 'D H'), Wh=(Wh, 'H H'), b=(b, 'H'),
                  x=(x, 'N D'), prev_h=(prev_h, 'N H'))
     ### BEGIN SOLUTION
     next_h = np.tanh(x @ Wx + prev_h @ Wh + b)  # (N, H)
@@ -84,7 +84,7 @@ def rnn_forward(x, h0, Wx, Wh, b):
     - h: Hidden states for every time step, of shape (N, T, H)
     - cache: Values needed by the backward pass
     """
-    check_shapes('rnn_forward', Wx=(Wx, 'D H'), Wh=(Wh, 'H H'), b=(b, 'H'),
+    check_shapes('rnn_forward', cell='rnn', Wx=(Wx, 'D H'), Wh=(Wh, 'H H'), b=(b, 'H'),
                  x=(x, 'N T D'), h0=(h0, 'N H'))
     ### BEGIN SOLUTION
     # the fast pass, rnn_fast.py (the plain step-by-step way: grading/plain_reference.py)
@@ -203,7 +203,7 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     - next_c: Next cell state, of shape (N, H)
     - cache: Values needed by the backward pass
     """
-    check_shapes('lstm_step_forward', Wx=(Wx, 'D 4H'), Wh=(Wh, 'H 4H'), b=(b, '4H'),
+    check_shapes('lstm_step_forward', cell='lstm', Wx=(Wx, 'D 4H'), Wh=(Wh, 'H 4H'), b=(b, '4H'),
                  x=(x, 'N D'), prev_h=(prev_h, 'N H'), prev_c=(prev_c, 'N H'))
     ### BEGIN SOLUTION
     H = prev_h.shape[1]
@@ -271,7 +271,7 @@ def lstm_forward(x, h0, Wx, Wh, b):
     - h: Hidden states for every time step, of shape (N, T, H)
     - cache: Values needed by the backward pass
     """
-    check_shapes('lstm_forward', Wx=(Wx, 'D 4H'), Wh=(Wh, 'H 4H'), b=(b, '4H'),
+    check_shapes('lstm_forward', cell='lstm', Wx=(Wx, 'D 4H'), Wh=(Wh, 'H 4H'), b=(b, '4H'),
                  x=(x, 'N T D'), h0=(h0, 'N H'))
     ### BEGIN SOLUTION
     # the fast pass, rnn_fast.py (the plain step-by-step way: grading/plain_reference.py)

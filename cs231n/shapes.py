@@ -14,7 +14,22 @@ def _parse(spec):
     return dims, parsed, '(%s%s)' % (', '.join(dims), ',' if len(dims) == 1 else '')
 
 
-def check_shapes(fn, cached=(), **specs):
+def _other_cell(cell, Wx, Wh):
+    """A clue when the weights fit the other cell: an LSTM's have 4H columns
+    for H rows of Wh, a vanilla RNN's Wh is square."""
+    if not (isinstance(Wx, np.ndarray) and isinstance(Wh, np.ndarray) and Wx.ndim == Wh.ndim == 2):
+        return ''
+    H, cols = Wh.shape
+    if cell == 'rnn' and cols == 4 * H and Wx.shape[1] == cols:
+        return (' (these look like LSTM weights, 4H = %d columns for H = %d: is an LSTM model '
+                'calling an rnn_* function?)' % (cols, H))
+    if cell == 'lstm' and cols == H and Wx.shape[1] == cols:
+        return (' (these look like vanilla RNN weights, H = %d columns: is an RNN model calling '
+                'an lstm_* function?)' % H)
+    return ''
+
+
+def check_shapes(fn, cached=(), cell=None, **specs):
     """Check arrays against shapes written with letters.
 
     Inputs:
@@ -25,6 +40,8 @@ def check_shapes(fn, cached=(), **specs):
       arguments to trust most (the weights) go first.
     - cached: Names among specs that come from a forward pass's cache: a
       size they set is not questioned in the message
+    - cell: 'rnn' or 'lstm' when specs hold the cell's Wx and Wh: weights
+      that fit the other cell get a clue in the message
 
     Returns:
     - sizes: Dict from letter to size
@@ -45,8 +62,9 @@ def check_shapes(fn, cached=(), **specs):
         for d, (k, letter), n in zip(dims, parsed, shape):
             if letter is not None and letter not in sizes:
                 if n % k:
-                    raise ValueError('%s: %s must have shape %s, with %s a multiple of %d; got %s'
-                                     % (fn, name, written, d, k, shape))
+                    clue = _other_cell(cell, specs['Wx'][0], specs['Wh'][0]) if cell else ''
+                    raise ValueError('%s: %s must have shape %s, with %s a multiple of %d; got %s%s'
+                                     % (fn, name, written, d, k, shape, clue))
                 sizes[letter], source[letter] = n // k, name
         want = tuple(k * sizes[letter] if letter else k for k, letter in parsed)
         if shape != want:
@@ -59,8 +77,10 @@ def check_shapes(fn, cached=(), **specs):
             # the sizes came from arguments checked earlier: one of those may be the wrong one
             suspects = [src for src in by_source if src not in cached]
             blame = ': %s has the wrong shape' % ' or '.join([name] + suspects) if suspects else ''
-            raise ValueError('%s: %s must have shape %s = %s%s; got %s%s'
-                             % (fn, name, written, want, ' (%s)' % origin if origin else '', shape, blame))
+            clue = _other_cell(cell, specs['Wx'][0], specs['Wh'][0]) if cell else ''
+            raise ValueError('%s: %s must have shape %s = %s%s; got %s%s%s'
+                             % (fn, name, written, want, ' (%s)' % origin if origin else '', shape, blame,
+                                clue))
     return sizes
 
 

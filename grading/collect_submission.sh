@@ -41,13 +41,15 @@ TODO_END = re.compile(r'^[ \t]*# =* END OF TODO =*[ \t]*$', re.M)
 
 def unfinished_todos(text):
     """The TODO blocks of text whose raise NotImplementedError line is still
-    there (a block whose raise was replaced is done, comments or not)."""
+    there, not commented out (a block whose raise was replaced or commented
+    out is done, comments or not)."""
     left = []
     for m in TODO_HEADER.finditer(text):
         nxt = TODO_HEADER.search(text, m.end())
         end = TODO_END.search(text, m.end())
         stop = min(x.start() for x in (nxt, end) if x) if (nxt or end) else len(text)
-        if 'raise NotImplementedError(' in text[m.end():stop]:
+        block = text[m.end():stop].splitlines()
+        if any(line.lstrip().startswith('raise NotImplementedError(') for line in block):   # not a comment
             left.append(m.group(1))
     return left
 
@@ -69,8 +71,8 @@ def check_notebook(path):
         source = ''.join(cell.get('source', []))
         if cell.get('cell_type') == 'markdown':
             titles = [line.lstrip('#').strip() for line in source.splitlines() if line.startswith('#')]
-            if 'inline-answer' in cell.get('metadata', {}).get('tags', []) and (
-                    not source.strip() or UNANSWERED in source):
+            answer = re.sub(r'^\s*\*\*Your answer:\*\*', '', source).replace(UNANSWERED, '')
+            if 'inline-answer' in cell.get('metadata', {}).get('tags', []) and not answer.strip():
                 warn('%s: the answer to "%s" is not written yet: double-click its cell and write it'
                      % (path, section))
             section = titles[-1] if titles else section

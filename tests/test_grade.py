@@ -161,6 +161,21 @@ def test_model_answers_come_from_the_solution_regions():
     assert grade.model_answers({'X.ipynb': nb}) == {('X.ipynb', 'Question A'): 'Because.'}
 
 
+def test_text_typed_around_the_placeholder_is_an_answer(tmp_path):
+    import zipfile
+    sources = {'**Your answer:** *write it here*': None, '**Your answer:**   ': None, '': None,
+               '**Your answer:** *write it here* Because h is squashed.': 'Because h is squashed.',
+               'Because c is not.\n\n*write it here*': 'Because c is not.'}
+    nb = nbformat.v4.new_notebook(cells=[c for k, src in enumerate(sources) for c in (
+        nbformat.v4.new_markdown_cell('## Q%d' % k),
+        nbformat.v4.new_markdown_cell(src, metadata={'tags': ['inline-answer']}))])
+    path = tmp_path / 'sub.zip'
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('notebooks/RNN_Captioning.ipynb', nbformat.writes(nb))
+    answers, _ = grade.inline_answers(path)
+    assert [a['answer'] for a in answers if a['notebook'] == 'RNN_Captioning.ipynb'] == list(sources.values())
+
+
 def _lost(graded, name):
     row = graded['rows'][name]
     return {p for p in PARTS if float(row[p]) != POINTS[p]}
@@ -173,7 +188,7 @@ def _reasons(graded, name, part):
 
 def test_class_csv_is_complete_and_graded_in_parallel(graded):
     assert graded['header'] == ['student'] + PARTS + ['total', 'notes', 'review_flags']
-    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 27
+    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 28
     for name, row in graded['rows'].items():
         assert float(row['total']) == pytest.approx(sum(float(row[p]) for p in PARTS))
         assert (graded['feedback'] / (name + '.txt')).is_file()

@@ -54,7 +54,9 @@ def test_collect_warns_and_zips_deterministically(release_dir, tmp_path):
     shutil.copy(REPO / MODEL, work / MODEL)
     layers = (work / LAYERS).read_text()
     assert layers.count('TODO: ') == 10
-    (work / LAYERS).write_text(re.sub(r'raise NotImplementedError\(.*\)', 'pass', layers))
+    # one raise line commented out rather than deleted, the others replaced
+    layers = re.sub(r'raise NotImplementedError\(', '# raise NotImplementedError(', layers, count=1)
+    (work / LAYERS).write_text(re.sub(r'(?<!# )raise NotImplementedError\(.*\)', 'pass', layers))
     for nb_path in (work / 'notebooks').glob('*.ipynb'):
         nb = json.loads(nb_path.read_text())
         for cell in nb['cells']:
@@ -62,7 +64,8 @@ def test_collect_warns_and_zips_deterministically(release_dir, tmp_path):
             if 'TODO: ' in src:
                 cell['source'] = re.sub(r'raise NotImplementedError\(.*\)', 'pass', src)
             if 'inline-answer' in cell['metadata'].get('tags', []):
-                cell['source'] = '**Your answer:** the gates scale what passes, so they must stay in (0, 1).'
+                # typed after the placeholder, which was left in: an answer all the same
+                cell['source'] = '**Your answer:** *write it here* the gates scale what passes, in (0, 1).'
         nb_path.write_text(json.dumps(nb))
     _run_notebooks_fake(work)
     clean = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)

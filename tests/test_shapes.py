@@ -77,6 +77,26 @@ def test_cells_name_the_argument_with_a_wrong_shape(fn):
                 getattr(L, fn)(*wrong)
 
 
+@pytest.mark.parametrize('fn', sorted(CALLS))
+def test_weights_of_the_other_cell_get_a_clue(fn):
+    """An LSTM model calling rnn_forward (or the other way round) is told so,
+    not only that Wh has the wrong shape."""
+    names, keys = CALLS[fn]
+    lstm = fn.startswith('lstm')
+    swap = {'Wx4': 'Wx', 'Wh4': 'Wh', 'b4': 'b'} if lstm else {'Wx': 'Wx4', 'Wh': 'Wh4', 'b': 'b4'}
+    other = [A[swap.get(k, k)] for k in keys]
+    clue = r'is an RNN model calling an lstm_\* function\?' if lstm else \
+        r'is an LSTM model calling an rnn_\* function\?'
+    with pytest.raises(ValueError, match=r'^%s: .*%s\)$' % (fn, clue)):
+        getattr(L, fn)(*other)
+    # weights of no cell get no clue
+    args = [A[k] for k in keys]
+    args[names.index('Wh')] = A['Wh'][:, :-1] if not lstm else A['Wh4'][:, :-1]
+    with pytest.raises(ValueError) as err:
+        getattr(L, fn)(*args)
+    assert 'calling' not in str(err.value)
+
+
 def test_word_embedding_forward_checks_its_inputs():
     W = rng.standard_normal((V, D))
     L.word_embedding_forward(np.array([[0, V - 1]]), W)

@@ -196,10 +196,16 @@ def inline_answers(path):
             notes.append('%s cannot be read as a notebook: its inline answers are not taken' % name)
             continue
         for question, src in answer_cells(cells):
-            text = re.sub(r'^\s*\*\*Your answer:\*\*', '', src).strip()
-            answers.append({'notebook': name, 'question': question,
-                            'answer': None if not text or UNANSWERED in text else text})
+            text = answer_text(src)
+            answers.append({'notebook': name, 'question': question, 'answer': text or None})
     return answers, notes
+
+
+def answer_text(src):
+    """What the student wrote in an answer cell: its source without the
+    `**Your answer:**` label and the placeholder ('' when nothing else)."""
+    text = re.sub(r'^\s*\*\*Your answer:\*\*', '', src)
+    return text.replace(UNANSWERED, '').strip()
 
 
 def answer_cells(cells):

@@ -268,7 +268,7 @@ check_shape('lstm_forward h', out, (N, T, H))
 
 dout = np.random.randn(*out.shape)
 
-dx, dh0, dWx, dWh, db = lstm_backward(dout, cache)
+dx, dh0, dWx, dWh, db = lstm_backward(dout.copy(), cache)   # a copy: your pass may add into dh in place
 
 fx = lambda x: lstm_forward(x, h0, Wx, Wh, b)[0]
 fh0 = lambda h0: lstm_forward(x, h0, Wx, Wh, b)[0]
@@ -282,12 +282,13 @@ dWx_num = eval_numerical_gradient_array(fWx, Wx, dout)
 dWh_num = eval_numerical_gradient_array(fWh, Wh, dout)
 db_num = eval_numerical_gradient_array(fb, b, dout)
 
-hint = 'Hint: carry dprev_c back too; the last step starts with dprev_c = 0.'
+hint = ('Hint: at step t the upstream gradient is dh[:, t] (dout here) + the dprev_h of step t+1, '
+        'and dprev_c is carried back too; the last step starts with dprev_c = 0.')
 check('lstm_backward dx', rel_error(dx_num, dx), 1e-7, hint)
 check('lstm_backward dh0', rel_error(dh0_num, dh0), 1e-7, hint)
-check('lstm_backward dWx', rel_error(dWx_num, dWx), 1e-7, hint)
-check('lstm_backward dWh', rel_error(dWh_num, dWh), 1e-5, hint)
-check('lstm_backward db', rel_error(db_num, db), 1e-7, hint)
+check('lstm_backward dWx', rel_error(dWx_num, dWx), 1e-7, 'Hint: add up dWx over all steps.')
+check('lstm_backward dWh', rel_error(dWh_num, dWh), 1e-5, 'Hint: add up dWh over all steps.')
+check('lstm_backward db', rel_error(db_num, db), 1e-7, 'Hint: add up db over all steps.')
 
 # %% [markdown]
 # ## Inline question
@@ -342,7 +343,8 @@ loss, grads = model.loss(features, captions)
 expected_loss = 9.82445935443
 
 check('CaptioningRNN(lstm).loss', abs(loss - expected_loss), 1e-10,
-      "Hint: with cell_type='lstm' use lstm_forward / lstm_backward.")
+      "Hint: with cell_type='lstm' use lstm_forward / lstm_backward; the rest is as for the RNN: feed "
+      "captions[:, :-1], predict captions[:, 1:], mask where the target is <NULL>.")
 
 # %% [markdown]
 # And its gradients, against numerical ones, as for the RNN, with one change:

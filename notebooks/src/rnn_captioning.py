@@ -285,7 +285,7 @@ b = np.random.randn(H)
 out, cache = rnn_forward(x, h0, Wx, Wh, b)
 check_shape('rnn_forward h', out, (N, T, H))
 dout = np.random.randn(*out.shape)
-dx, dh0, dWx, dWh, db = rnn_backward(dout, cache)
+dx, dh0, dWx, dWh, db = rnn_backward(dout.copy(), cache)   # a copy: your pass may add into dh in place
 
 fx = lambda x: rnn_forward(x, h0, Wx, Wh, b)[0]
 fh0 = lambda h0: rnn_forward(x, h0, Wx, Wh, b)[0]
@@ -374,7 +374,7 @@ W = np.random.randn(V, D)
 out, cache = word_embedding_forward(x, W)
 check_shape('word_embedding_forward out', out, (N, T, D))
 dout = np.random.randn(*out.shape)
-dW = word_embedding_backward(dout, cache)
+dW = word_embedding_backward(dout.copy(), cache)
 
 f = lambda W: word_embedding_forward(x, W)[0]
 dW_num = eval_numerical_gradient_array(f, W, dout)
