@@ -65,21 +65,40 @@ class CappedText:
         return t + ('\n[... %d more characters of output dropped]' % self.dropped if self.dropped else '')
 
 
-def limit_resources(memory_mb):
+def limit_resources(memory_mb, cpu_seconds=None):
     """Hard limits (the student's code cannot raise them again). Where the
-    system does not support one (RLIMIT_AS on macOS), it is skipped."""
+    system does not support one (RLIMIT_AS on macOS), it is skipped. The CPU
+    limit stops a runner that outlives its grader (the grader kills it at the
+    submission's deadline itself)."""
     big = 256 * 1024 * 1024   # no file bigger than this: a runaway writer is stopped
     limits = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, big)]
     if memory_mb:
         limits.append((resource.RLIMIT_AS, int(memory_mb) * 1024 * 1024))
+    if cpu_seconds:   # SIGXCPU at the limit (said as such), SIGKILL 5 s later
+        limits.append((resource.RLIMIT_CPU, int(cpu_seconds)))
     for which, value in limits:
         try:
             hard = resource.getrlimit(which)[1]
             if hard != resource.RLIM_INFINITY:
                 value = min(value, hard)
-            resource.setrlimit(which, (value, value))
+            grace = 5 if which == resource.RLIMIT_CPU and hard == resource.RLIM_INFINITY else 0
+            resource.setrlimit(which, (value, value + grace))
         except (ValueError, OSError):
             pass
+
+
+def die_with_grader(grader_pid):
+    """Exit when the grader does (Linux: the kernel sends SIGKILL), and at once
+    when it is gone already."""
+    if sys.platform.startswith('linux'):
+        try:
+            import ctypes
+            PR_SET_PDEATHSIG, SIGKILL = 1, 9
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if grader_pid and os.getppid() != grader_pid:
+        os._exit(3)
 
 
 def describe_exception(e, student_paths, memory_mb, at_import=False):
@@ -130,8 +149,9 @@ def main():
             chan.write(json.dumps(msg) + '\n')
             chan.flush()
 
+    die_with_grader(spec.get('grader_pid'))
     memory_mb = spec.get('memory_mb')
-    limit_resources(memory_mb)
+    limit_resources(memory_mb, spec.get('cpu_seconds'))
     ws = spec['workspace']
     os.chdir(ws)
     sys.path[:0] = [ws, os.path.join(ws, '_grading', 'hidden_tests')]

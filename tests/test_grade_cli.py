@@ -1,15 +1,19 @@
 """The students' collect step (collect_submission.sh) and the grader's checks of
 its inputs and configuration, without grading a class."""
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
-from grade_class import CONFIG, LAYERS, MODEL, PY, REPO, build_release, grade, release
+from grade_class import (CONFIG, HANG, LAYERS, MODEL, PY, REPO, _solution_files, _zip, build_release, grade,
+                         release)
 
 
 @pytest.fixture(scope='module')
@@ -273,3 +277,65 @@ def test_a_missing_helper_file_that_is_imported_gets_a_note_and_no_grader_paths(
     feedback = (tmp_path / 'g_feedback' / 'uma.txt').read_text()
     assert "cannot import name '_rnn_forward'" in feedback and '(cs231n/rnn_fast.py)' in feedback, feedback
     assert 'cs231n-grade-' not in feedback and str(tmp_path) not in feedback
+
+
+def _runners_in(tmp):
+    """pid -> working folder of the runner processes under the folder tmp."""
+    found = {}
+    for proc in Path('/proc').glob('[0-9]*'):
+        try:
+            cmd = (proc / 'cmdline').read_bytes()
+            cwd = os.readlink(proc / 'cwd')
+        except OSError:
+            continue
+        if b'runner.py' in cmd and cwd.startswith(str(tmp)):
+            found[int(proc.name)] = cwd
+    return found
+
+
+@pytest.mark.skipif(not Path('/proc/self/cwd').exists(), reason='reads /proc (Linux)')
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_stopped_grader_leaves_nothing_behind(tmp_path, sig):
+    """Stopped while a submission hangs (kill, a closed terminal, Ctrl-C): the
+    runner is killed, the workspaces (the reference solution among them) are
+    removed, nothing is written, and the exit code names the signal."""
+    tmp = tmp_path / 'tmp'
+    tmp.mkdir()
+    sub = tmp_path / 'hang.zip'
+    _zip(sub, _solution_files({LAYERS: HANG}))
+    proc = subprocess.Popen([PY, str(REPO / 'tools' / 'grade.py'), str(sub), '--out', str(tmp_path / 'g.csv'),
+                             '--timeout-cell', '120'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, TMPDIR=str(tmp)))
+    try:
+        t0, runners = time.monotonic(), {}
+        while not runners and time.monotonic() - t0 < 120 and proc.poll() is None:
+            time.sleep(0.2)
+            runners = {p: cwd for p, cwd in _runners_in(tmp).items() if cwd.endswith('-hang')}
+        assert runners, 'no runner of the submission started'
+        time.sleep(2)                       # into the checks, one of which hangs
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + sig, (proc.returncode, err)
+    assert err.strip().endswith('grade: interrupted (%s); nothing written' % sig.name) and 'Traceback' not in err
+    time.sleep(0.5)
+    assert not _runners_in(tmp) and not any(Path('/proc', str(p)).exists() for p in runners)
+    assert list(tmp.iterdir()) == [] and not (tmp_path / 'g.csv').exists()
+
+
+def test_a_runner_whose_grader_is_gone_exits(tmp_path):
+    """A runner started for a grader that no longer runs stops at once (its
+    parent is then another process), and RLIMIT_CPU bounds the rest."""
+    spec = tmp_path / 'jobs.json'
+    spec.write_text(json.dumps({'grader_pid': 1 if os.getpid() != 1 else 2, 'workspace': str(tmp_path),
+                                'jobs': []}))
+    r, w = os.pipe()
+    rc = subprocess.run([PY, str(REPO / 'grading' / 'runner.py'), str(spec), str(w)], pass_fds=(w,)).returncode
+    os.close(r)
+    os.close(w)
+    assert rc == 3
+    spin = ('import sys; sys.path.insert(0, %r); from runner import limit_resources\n'
+            'limit_resources(None, cpu_seconds=1)\nwhile True: pass\n' % str(REPO / 'grading'))
+    assert subprocess.run([PY, '-c', spin], timeout=60).returncode == -signal.SIGXCPU

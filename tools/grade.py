@@ -38,6 +38,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -196,6 +197,18 @@ def settings_problem(settings):
     return None
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_on_signals():
+    """SIGTERM and SIGHUP (a closed terminal, `kill`) stop grading as Ctrl-C
+    does: runners killed, workspaces removed, nothing written."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop)
+
+
 def reference_problem(config, tpl, ref_name, run_root, settings):
     """Grade the instructor's own solution under the run's limits: if it does not
     score full marks, the limits or the config are wrong for every student."""
@@ -309,7 +322,9 @@ def main(argv=None):
     for path, name in zip(args.submissions, names):
         if name != student_name(path):
             say('note: %s is named %s: another submission is %s too' % (path, name, student_name(path)))
+    stop_on_signals()
     run_root = Path(tempfile.mkdtemp(prefix='cs231n-grade-'))
+    ex = None
     try:
         tpl, ref_name = make_template(run_root, config, snap, notebooks)
         say('grading the reference solution first, under the same limits')
@@ -321,31 +336,21 @@ def main(argv=None):
         grades = [None] * len(names)
         t0 = time.monotonic()
         ex = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs))
-        try:
-            futures = {ex.submit(grade_one, i, p, config, tpl, ref_name, run_root, settings,
-                                 args.keep_workspaces, names[i]): i for i, p in enumerate(args.submissions)}
-            for fut in concurrent.futures.as_completed(futures):
-                i = futures[fut]
-                g = fut.result()
-                g['student'] = names[i]
-                grades[i] = g
-                marks = (['GRADER ERROR'] if g['grader_error'] else []) + \
-                    (['NOTE: ' + '; '.join(g['notes'])] if g['notes'] else []) + \
-                    (['%d review flag(s)' % len(g['review'])] if g['review'] else [])
-                say('  %-24s %6s / %s  (%.1f s)%s' % (g['student'], fmt(g['total']), fmt(g['max']), g['seconds'],
-                                                    ''.join('  ' + m for m in marks)))
-                if g['grader_error'] and args.quiet:   # --quiet prints errors all the same
-                    print('grade: GRADER ERROR on %s: %s: grade it by hand' % (g['student'], g['grader_error']),
-                          file=sys.stderr, flush=True)
-        except KeyboardInterrupt:
-            STOP.set()
-            with LIVE_LOCK:
-                for proc in list(LIVE):
-                    kill_group(proc)
-            ex.shutdown(wait=True, cancel_futures=True)
-            kill_leftovers(RUN_ID)
-            print('grade: interrupted; nothing written', file=sys.stderr)
-            return 130
+        futures = {ex.submit(grade_one, i, p, config, tpl, ref_name, run_root, settings,
+                             args.keep_workspaces, names[i]): i for i, p in enumerate(args.submissions)}
+        for fut in concurrent.futures.as_completed(futures):
+            i = futures[fut]
+            g = fut.result()
+            g['student'] = names[i]
+            grades[i] = g
+            marks = (['GRADER ERROR'] if g['grader_error'] else []) + \
+                (['NOTE: ' + '; '.join(g['notes'])] if g['notes'] else []) + \
+                (['%d review flag(s)' % len(g['review'])] if g['review'] else [])
+            say('  %-24s %6s / %s  (%.1f s)%s' % (g['student'], fmt(g['total']), fmt(g['max']), g['seconds'],
+                                                ''.join('  ' + m for m in marks)))
+            if g['grader_error'] and args.quiet:   # --quiet prints errors all the same
+                print('grade: GRADER ERROR on %s: %s: grade it by hand' % (g['student'], g['grader_error']),
+                      file=sys.stderr, flush=True)
         ex.shutdown(wait=True)
         grades.sort(key=lambda g: g['student'])
         fb, stale = write_reports(grades, config['parts'], args.out, kept, model_answers(notebooks))
@@ -364,6 +369,19 @@ def main(argv=None):
             say('removed %d feedback file(s) of an earlier run from %s/ (students not in this run)' % (stale, fb))
         if args.keep_workspaces:
             say('workspaces kept in %s' % run_root)
+    except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM / SIGHUP (see stop_on_signals)
+        for sig in STOP_SIGNALS + (signal.SIGINT,):
+            signal.signal(sig, signal.SIG_IGN)   # a second one would stop the clean-up half-way
+        STOP.set()
+        with LIVE_LOCK:
+            for proc in list(LIVE):
+                kill_group(proc)
+        if ex is not None:
+            ex.shutdown(wait=True, cancel_futures=True)
+        kill_leftovers(RUN_ID)
+        what = e.args[0] if e.args else 'SIGINT'
+        print('grade: interrupted (%s); nothing written' % what, file=sys.stderr)
+        return 128 + getattr(signal, what, signal.SIGINT)
     finally:
         if not args.keep_workspaces:
             shutil.rmtree(run_root, ignore_errors=True)

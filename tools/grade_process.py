@@ -26,6 +26,7 @@ def kill_group(proc):
         pass
 
 
+CPU_MARGIN = 30   # CPU seconds a runner may use beyond the submission's time left (then SIGXCPU)
 TOKEN_VAR = 'CS231N_GRADE_RUN'    # in the environment of each runner, with a value of its own
 RUN_ID = secrets.token_hex(4)     # the start of every value of this grading run
 
@@ -77,7 +78,8 @@ def exit_reason(rc, memory_mb):
             name = signal.Signals(-rc).name
         except ValueError:
             name = 'signal %d' % -rc
-        extra = ' (perhaps out of memory)' if -rc in (signal.SIGKILL, signal.SIGABRT, signal.SIGSEGV) else ''
+        extra = ' (perhaps out of memory)' if -rc in (signal.SIGKILL, signal.SIGABRT, signal.SIGSEGV) else \
+            ' (out of CPU time: more than the submission\'s time limit)' if -rc == signal.SIGXCPU else ''
         return 'crashed (killed by %s)%s' % (name, extra)
     return 'crashed (exit code %d)' % rc
 
@@ -108,6 +110,7 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
                                                 % float(settings['timeout_submission'])}
             break
         spec = {'workspace': str(ws), 'ref_package': ref_name, 'memory_mb': memory_mb,
+                'grader_pid': os.getpid(), 'cpu_seconds': int(deadline - time.monotonic()) + CPU_MARGIN,
                 'timeout_check': timeout_check, 'output_cap': int(settings['output_cap_kb']) * 1024,
                 'student_modules': STUDENT_MODULES,
                 'broken': broken, 'hidden_modules': hidden_modules,
@@ -125,6 +128,8 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
             os.close(w)
         with LIVE_LOCK:
             LIVE.add(proc)
+            if STOP.is_set():      # interrupted while it started: the interrupt's kill has run already
+                kill_group(proc)
         drain = Drain(proc.stdout)
         drain.start()
         buf, current, importing, progress, finished, where = b'', None, None, False, False, None
