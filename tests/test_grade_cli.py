@@ -144,7 +144,9 @@ def test_workspace_template_holds_no_solution_code(tmp_path):
 def test_students_are_named_after_their_file_or_folder(tmp_path):
     for rel, name in [('alice.zip', 'alice'), ('bob/submission.zip', 'bob'),
                       ('carol/submission (2).zip', 'carol'), ('dan/submission-1.zip', 'dan'),
-                      ('Eve Smith.zip', 'Eve_Smith'), ('frank', 'frank')]:
+                      ('Eve Smith.zip', 'Eve_Smith'), ('frank', 'frank'), ('Jane Doé.zip', 'Jane_Doé'),
+                      ('Zoë.zip', 'Zoë'), ('Zoe\u0308 (macOS).zip', 'Zoë_macOS'), ('李雷.zip', '李雷'),
+                      ('a/b\\c.zip', 'b_c')]:
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if rel.endswith('.zip'):
@@ -175,6 +177,17 @@ def test_a_class_folder_in_place_of_its_students_is_refused(tmp_path):
     proc = _grade_cli(subs, '--out', tmp_path / 'g.csv')
     assert proc.returncode == 2 and 'holds 3 submissions (alice.zip, bob.zip, carol)' in proc.stderr
     assert str(subs / '*') in proc.stderr and not (tmp_path / 'g.csv').exists()
+    # two students' zips are refused too; one student's two downloads are not (a note says which to keep)
+    shutil.rmtree(subs / 'carol')
+    proc = _grade_cli(subs, '--out', tmp_path / 'g.csv')
+    assert proc.returncode == 2 and 'holds 2 submissions (alice.zip, bob.zip)' in proc.stderr, proc.stderr
+    assert grade.submissions_inside(subs) and not (tmp_path / 'g.csv').exists()
+    # a folder with nothing to grade, given alone, is a mistake
+    empty = tmp_path / 'empty'
+    (empty / 'notes').mkdir(parents=True)
+    proc = _grade_cli(empty, '--out', tmp_path / 'g.csv')
+    assert proc.returncode == 2 and 'holds no submission: no cs231n/ folder and no zip' in proc.stderr
+    assert 'grading' not in proc.stdout and not (tmp_path / 'g.csv').exists()
 
 
 def test_a_missing_config_and_an_unwritable_out_stop_before_grading(tmp_path):

@@ -53,7 +53,7 @@ from grade_reports import (answers_path, check_out, count_passed, earlier_studen
                            out_problem, report_paths, write_reports)
 from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, given_code_changes, inline_answers,  # noqa: E402,F401
                                model_answers, read_submission, review_flags, student_name,
-                               submissions_inside)
+                               submission_files, submissions_inside)
 from grade_config import STUDENT_MODULES, ConfigError, load_config  # noqa: E402
 from grade_process import (LIVE, LIVE_LOCK, RUN_ID, STOP, TOKEN_VAR, kill_group,  # noqa: E402,F401
                           kill_leftovers, run_checks)
@@ -275,11 +275,17 @@ def main(argv=None):
         return 2
     for p in args.submissions:   # `grade.py submissions` instead of `grade.py submissions/*`
         inside = submissions_inside(p)
-        if len(inside) >= 3:
+        named = [q for q in inside if q.is_file() and student_name(q) != student_name(p)]   # alice.zip, bob.zip
+        if len(inside) >= 3 or len(named) >= 2:
             shown = ', '.join(q.name for q in inside[:4]) + (', ...' if len(inside) > 4 else '')
             print('grade: %s holds %d submissions (%s), not one student\'s files: give them one by one, '
                   'e.g. %s' % (p, len(inside), shown, os.path.join(p, '*')), file=sys.stderr)
             return 2
+    if len(args.submissions) == 1 and os.path.isdir(args.submissions[0]) and not submission_files(
+            args.submissions[0]):
+        print('grade: %s holds no submission: no cs231n/ folder and no zip, at the top or one folder down '
+              '(is it the right folder?); nothing graded' % args.submissions[0], file=sys.stderr)
+        return 2
     if not os.path.isfile(args.config):
         print('grade: no config file %s (the default is %s)' % (args.config, GRADING / 'config.toml'),
               file=sys.stderr)

@@ -3,6 +3,7 @@ it): a student's files from a zip or a folder, read as untrusted data (never
 extracted or executed here), and the review flags for a person to look at."""
 import ast
 import re
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -11,11 +12,14 @@ ALLOWED_IMPORTS = {'numpy', 'math', 'cs231n', 'typing', '__future__', 'functools
 
 
 def student_name(path):
+    """A student's name from the zip or folder name: letters of any script and
+    digits kept (NFC, so a name from macOS matches), other runs become '_'."""
     path = Path(path)
     stem = path.stem if path.is_file() else path.name
     if path.is_file() and re.fullmatch(r'submission( ?\(\d+\)|-\d+|_\d+)?', stem.lower()):
         stem = path.parent.name
-    return re.sub(r'[^A-Za-z0-9._-]+', '_', stem).strip('._') or 'student'
+    stem = unicodedata.normalize('NFC', stem)
+    return re.sub(r'[^\w.-]+', '_', stem).strip('._') or 'student'
 
 
 _ELSEWHERE = '%s: taken from %s in %s (hand in with collect_submission.sh, which puts it at %s)'
@@ -45,6 +49,13 @@ def resolve(path):
         return path / 'submission.zip'
     zips = _zips(path)
     return zips[0] if len(zips) == 1 else path
+
+
+def submission_files(folder):
+    """Whether a folder holds anything to grade: files of its own, or a zip at
+    the top or one folder down."""
+    folder = Path(folder)
+    return holds_files(folder) or bool(_zips(folder)) or any(_zips(d) for d in _subfolders(folder))
 
 
 def submissions_inside(folder):
