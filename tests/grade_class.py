@@ -360,6 +360,7 @@ CLASS = {
     'windows_zip': ('windows', {}, set()),     # names written with backslashes
     'deep_folder': ('deep', {}, set()),        # a folder with everything two folders down
     'missing_file': ('missing', {}, MODEL_PARTS),
+    'truncated_zip': ('truncated', {}, set(PARTS)),
 }
 # sampling that embeds the previous words, shape (N,), with word_embedding_forward, as
 # the official starter code allows

@@ -59,6 +59,8 @@ def graded(tmp_path_factory, release_dir):
             (subs / name).mkdir()
             path = subs / name / 'submission.zip'   # named after its folder
             _zip(path, files)
+            if how == 'truncated':   # a download cut short: not a readable zip
+                path.write_bytes(path.read_bytes()[:2000])
         paths.append(str(path))
     out = tmp_path_factory.mktemp('grades') / 'grades.csv'
     t0 = time.monotonic()
@@ -114,6 +116,17 @@ def test_inline_answers_are_collected_for_the_instructor(graded):
     assert lstm.startswith('\n\n> **Model answer**') and 'exploding' in lstm
     assert rnn.index('> - *Disadvantage:*') < rnn.index('### copy0')
     assert 'BEGIN SOLUTION' not in text
+
+
+def test_an_unreadable_zip_is_said_first_and_runs_no_check(graded):
+    row, g = graded['rows']['truncated_zip'], graded['students']['truncated_zip']
+    assert float(row['total']) == 0 and row['notes'] == 'submission.zip is not a readable zip file (BadZipFile)'
+    assert g['seconds'] < 5 and all(c['reason'] == "not run: none of the submission's files could be read"
+                                    for c in g['checks'].values())
+    text = (graded['feedback'] / 'truncated_zip.txt').read_text()
+    assert text.splitlines()[2:4] == ['Nothing of your submission could be read, so no check ran:',
+                                      '- submission.zip is not a readable zip file (BadZipFile)']
+    assert 'collect_submission.sh' in text and 'NotImplementedError' not in text and len(text.splitlines()) < 10
 
 
 def test_changed_given_code_is_noted(graded):
@@ -188,7 +201,7 @@ def _reasons(graded, name, part):
 
 def test_class_csv_is_complete_and_graded_in_parallel(graded):
     assert graded['header'] == ['student'] + PARTS + ['total', 'notes', 'review_flags']
-    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 28
+    assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 29
     for name, row in graded['rows'].items():
         assert float(row['total']) == pytest.approx(sum(float(row[p]) for p in PARTS))
         assert (graded['feedback'] / (name + '.txt')).is_file()
@@ -383,7 +396,9 @@ def test_missing_file_is_said_first_in_the_feedback(graded):
 
 
 def test_missing_file_and_hostile_zip(graded):
-    assert any('graded as handed out' in n for n in graded['students']['missing_file']['notes'])
+    # said once: the feedback adds that the file was graded as handed out
+    assert [n for n in graded['students']['missing_file']['notes'] if MODEL in n] == [
+        MODEL + ': not found in submission.zip; graded as handed out']
     assert float(graded['rows']['nested_zip']['total']) == 100
 
 
@@ -472,14 +487,19 @@ def test_out_must_be_a_csv_and_merge_needs_the_same_parts(graded, tmp_path):
     cfg.write_text((REPO / 'grading' / 'config.toml').read_text().replace('points = 4\n', 'points = 5\n', 1))
     other = subprocess.run(_grade_cmd(one, '--out', str(results / 'grades.csv'), '--merge', '--config', str(cfg)),
                            capture_output=True, text=True)
-    assert other.returncode == 2 and 'cannot merge' in other.stderr and 'other parts, points' in other.stderr
+    assert other.returncode == 2 and 'cannot merge' in other.stderr and '(points differ)' in other.stderr
+    # the same points scored another way (partial credit) cannot share the file either
+    cfg.write_text((REPO / 'grading' / 'config.toml').read_text().replace('points = 4\n', 'points = 4\npartial = true\n', 1))
+    other = subprocess.run(_grade_cmd(one, '--out', str(results / 'grades.csv'), '--merge', '--config', str(cfg)),
+                           capture_output=True, text=True)
+    assert other.returncode == 2 and '(partial differ)' in other.stderr, other.stderr
 
 
 @pytest.mark.parametrize('change, says', [
     (['--timeout-cell', '-1'], 'settings.timeout_check in the config (or --timeout-cell) must be a number of '
                                'seconds above 0, not -1.0'),
     (['--timeout-submission', '0'], 'settings.timeout_submission'),
-    (['--config', 'CFG'], "settings.output_cap_kb in the config must be a number of kilobytes above 0, not '64k'"),
+    (['--config', 'CFG'], "[settings]: output_cap_kb must be a number (no quotes); got '64k'"),
     # limits too tight for the reference solution itself (numpy cannot even start in 64 MB)
     (['--memory-mb', '64'], 'the reference solution itself scores 0 / 100'),
 ])

@@ -121,9 +121,38 @@ def test_config_errors_are_caught(tmp_path):
     cfg = (REPO / 'grading' / 'config.toml').read_text()
     bad = tmp_path / 'config.toml'
     bad.write_text(cfg.replace('"hidden:rnn_forward_cases"', '"hidden:no_such_check"'))
-    proc = subprocess.run([PY, str(REPO / 'tools' / 'grade.py'), str(tmp_path), '--out', str(tmp_path / 'g.csv'),
+    (tmp_path / 'alice' / 'cs231n').mkdir(parents=True)
+    proc = subprocess.run([PY, str(REPO / 'tools' / 'grade.py'), str(tmp_path / 'alice'), '--out', str(tmp_path / 'g.csv'),
                            '--config', str(bad)], capture_output=True, text=True)
-    assert proc.returncode == 2 and 'no_such_check' in proc.stderr
+    assert proc.returncode == 2 and 'no_such_check' in proc.stderr and 'nothing graded' in proc.stderr
+
+
+@pytest.mark.parametrize('old, new, says', [
+    ('timeout_check = 30', 'timeout_chek = 30',
+     "[settings]: unknown key 'timeout_chek'; did you mean 'timeout_check'?"),
+    ('[settings]', '[setings]', "the config: unknown key 'setings'; did you mean 'settings'?"),
+    ('points = 4\n', 'points = 4\npartail = true\n',
+     "[[part]] 'rnn_step_forward': unknown key 'partail'; did you mean 'partial'?"),
+    ('points = 4\n', 'points = 4\npartial = "no"\n',
+     "[[part]] 'rnn_step_forward': partial must be true or false (no quotes); got 'no'"),
+    ('points = 4\n', 'points = "4"\n', "[[part]] 'rnn_step_forward': points must be a number (no quotes); got '4'"),
+    ('points = 4\n', '', "[[part]] 'rnn_step_forward': points missing (points = a number (no quotes))"),
+    ('points = 4\n', 'points = -4\n', "[[part]] 'rnn_step_forward': points must be 0 or more"),
+    ('name = "rnn_step_forward"\n', '', '[[part]] number 1: name missing'),
+    ('functions = ["rnn_step_forward"]', 'functions = "rnn_step_forward"',
+     "[[part]] 'rnn_step_forward': functions must be a list of strings"),
+    ('memory_mb = 2048', 'memory_mb = "2 GB"', "[settings]: memory_mb must be a number (no quotes); got '2 GB'"),
+    ("cell = \"check('rnn_step_forward next_h'\" }", 'cel = "x" }',
+     "[visible] rnn_step_forward: unknown key 'cel'; did you mean 'cell'?"),
+])
+def test_config_typos_are_refused_with_the_place_and_the_fix(tmp_path, old, new, says):
+    cfg = (REPO / 'grading' / 'config.toml').read_text()
+    assert old in cfg
+    bad = tmp_path / 'config.toml'
+    bad.write_text(cfg.replace(old, new, 1))
+    with pytest.raises(grade.ConfigError) as err:
+        grade.load_config(bad, release.snapshot()[1])
+    assert says in str(err.value)
 
 
 def test_workspace_template_holds_no_solution_code(tmp_path):

@@ -94,6 +94,14 @@ def make_template(root, config, snap, notebooks):
 
 
 
+HANDED_OUT = '; graded as handed out'
+UNREAD = "not run: none of the submission's files could be read"
+
+
+class _Unread(Exception):
+    """Nothing of the submission could be read: grade_one skips the checks."""
+
+
 def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False, name=None):
     """Grade one submission; never raises."""
     t0 = time.monotonic()
@@ -101,7 +109,7 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
     name = name or student_name(path)
     parts = config['parts']
     jobs = [j for p in parts for j in p['jobs']]
-    answers, answer_notes = [], []
+    answers, answer_notes, unread = [], [], False
     try:
         files, notes = read_submission(path, list(STUDENT_MODULES.values()), OPTIONAL_FILES)
         answers, answer_notes = inline_answers(path)   # for the instructor to read; no points
@@ -117,13 +125,22 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
         flags = review_flags(files)
         notes += given_code_changes(files, {rel: (tpl / rel).read_text(encoding='utf-8')
                                             for rel in files if (tpl / rel).is_file()})
+        unread = all(data is None for data in files.values())
+        if unread:   # an unreadable zip, an empty folder: the notes say why; no check can pass
+            results, broken = {j['id']: {'ok': False, 'seconds': 0.0, 'output': '', 'reason': UNREAD}
+                               for j in jobs}, {}
+            raise _Unread
         ws = run_root / ('ws%03d-%s' % (index, name))
         shutil.copytree(tpl, ws)
         for rel, data in files.items():
             if data is None:  # graded as handed out: the template's copy
                 handed_out = (tpl / rel).read_text(encoding='utf-8').splitlines()
                 if any(release.TODO_BEGIN.match(line) for line in handed_out):
-                    notes.append('%s: graded as handed out (nothing implemented)' % rel)
+                    said = [k for k, n in enumerate(notes) if n.startswith(rel + ':')]   # not found, ...
+                    if said:   # one note per file
+                        notes[said[0]] += HANDED_OUT
+                    else:
+                        notes.append('%s: graded as handed out (nothing implemented)' % rel)
                 continue
             (ws / rel).write_bytes(data)
         deadline = time.monotonic() + float(settings['timeout_submission'])
@@ -160,6 +177,8 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
             notes.append('%s: %d check(s) timed out or not run (a hang, or code too slow for '
                          '--timeout-submission)' % (budget, short))
         error = None
+    except _Unread:
+        error = None
     except Exception as e:  # a grader bug must not stop the class
         results, broken, flags, error = {}, {}, [], '%s: %s' % (type(e).__name__, e)
         notes = ['the grader failed on this submission (%s): grade it by hand' % error]
@@ -174,7 +193,7 @@ def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False
     checks.update({j['id']: results[j['id']] for p in parts for j in p['retry_jobs'] if j['id'] in results})
     return {'student': name, 'path': str(path), 'scores': scores, 'total': round(sum(scores.values()), 2),
             'max': sum(p['points'] for p in parts), 'checks': checks,
-            'notes': notes, 'review': flags, 'broken_modules': broken, 'grader_error': error,
+            'notes': notes, 'review': flags, 'broken_modules': broken, 'grader_error': error, 'unread': unread,
             'answers': answers, 'answer_notes': answer_notes,
             'seconds': round(time.monotonic() - t0, 2), 'started': started, 'ended': time.time()}
 
@@ -299,7 +318,7 @@ def main(argv=None):
     try:
         config = load_config(args.config, notebooks)
     except (ConfigError, KeyError, tomllib.TOMLDecodeError) as e:
-        print('grade: bad config %s: %s' % (args.config, e), file=sys.stderr)
+        print('grade: bad config %s: %s; nothing graded' % (args.config, e), file=sys.stderr)
         return 2
     except (OSError, UnicodeDecodeError) as e:
         print('grade: cannot read the config %s: %s' % (args.config, e), file=sys.stderr)

@@ -2,6 +2,7 @@
 checked against the notebooks and grading/hidden_tests, every check resolved
 to what the runner needs (tools/grade.py)."""
 import ast
+import difflib
 import re
 import sys
 from pathlib import Path
@@ -56,10 +57,55 @@ def cell_label(nb, i, name):
     return '%s, section "%s", code cell %d of the section' % (name, heading, k)
 
 
+SETTINGS = {'student_files': 'strings', 'timeout_check': 'number', 'timeout_submission': 'number',
+            'memory_mb': 'number', 'output_cap_kb': 'number'}
+VISIBLE = {'notebook': str, 'cell': str, 'inject': str}
+PART = {'name': str, 'points': 'number', 'partial': bool, 'functions': 'strings', 'uses': 'strings',
+        'checks': 'strings'}
+TYPE_NAMES = {str: 'a string in quotes', bool: 'true or false (no quotes)', dict: 'a table',
+              list: 'a list of tables ([[...]])', 'strings': 'a list of strings ["..."]',
+              'number': 'a number (no quotes)'}
+
+
+def check_table(where, table, allowed, required=()):
+    """Refuse keys not in `allowed` (naming the closest known one), values of
+    the wrong type, and `required` keys that are missing; `where` names the table."""
+    if not isinstance(table, dict):
+        raise ConfigError('%s must be a table' % where)
+    for key, value in table.items():
+        if key not in allowed:
+            near = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+            raise ConfigError('%s: unknown key %r%s (known: %s)' % (
+                where, key, '; did you mean %r?' % near[0] if near else '', ', '.join(allowed)))
+        kind = allowed[key]
+        if kind == 'number':
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif kind == 'strings':
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            raise ConfigError('%s: %s must be %s; got %r' % (where, key, TYPE_NAMES[kind], value))
+    missing = [k for k in required if k not in table]
+    if missing:
+        raise ConfigError('%s: %s missing (%s)' % (where, ' and '.join(missing), ', '.join(
+            '%s = %s' % (k, TYPE_NAMES[allowed[k]]) for k in missing)))
+
+
 def load_config(path, notebooks):
     """The parts, with every check resolved to what the runner needs."""
     cfg = tomllib.loads(Path(path).read_text(encoding='utf-8'))
+    check_table('the config', cfg, {'settings': dict, 'visible': dict, 'part': list})
     settings = cfg.get('settings', {})
+    check_table('[settings]', settings, SETTINGS)
+    for vname, v in cfg.get('visible', {}).items():
+        check_table('[visible] %s' % vname, v, VISIBLE, required=('notebook', 'cell'))
+    for k, p in enumerate(cfg.get('part', [])):
+        where = '[[part]] %s' % (repr(p['name']) if isinstance(p, dict) and isinstance(p.get('name'), str)
+                                 else 'number %d' % (k + 1))
+        check_table(where, p, PART, required=('name', 'points', 'checks'))
+        if p['points'] < 0:
+            raise ConfigError('%s: points must be 0 or more; got %r' % (where, p['points']))
     hidden = hidden_functions()
     setup = {}
     graded = {v.get('notebook') for v in cfg.get('visible', {}).values()}

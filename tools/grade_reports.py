@@ -12,9 +12,14 @@ def fmt(x):
 
 def feedback_text(g, parts):
     lines = ['Grade for %s: %s / %s' % (g['student'], fmt(g['total']), fmt(g['max'])), '']
+    if g.get('unread'):   # no check ran: why, and nothing else
+        return '\n'.join(lines + ['Nothing of your submission could be read, so no check ran:'] +
+                          ['- ' + n for n in g['notes']] +
+                          ['', 'Hand in the submission.zip that `bash collect_submission.sh` makes, as it is.']) + '\n'
     missing = [n for n in g['notes'] if ': not found in ' in n or ': several copies' in n]
     if missing:   # the cause of every TODO failure below: said first
-        lines += ['Files of your submission that could not be taken (graded as handed out):'] + ['- ' + n for n in missing] + \
+        lines += ['Files of your submission that could not be taken (graded as handed out):'] + \
+                 ['- ' + n.replace('; graded as handed out', '') for n in missing] + \
                  ['Hand in with `bash collect_submission.sh`, which puts every file in its place.', '']
     width = max(len(p['name']) for p in parts)
     lines.append('%-*s  %6s  %6s' % (width, 'part', 'points', 'max'))
@@ -137,8 +142,8 @@ def earlier_students(out_csv):
 
 
 def parts_summary(parts):
-    return [{'name': p['name'], 'points': p['points'], 'functions': p['functions'],
-             'checks': [j['name'] for j in p['jobs']]} for p in parts]
+    return [{'name': p['name'], 'points': p['points'], 'partial': p['partial'], 'functions': p['functions'],
+             'uses': p['uses'], 'checks': [j['name'] for j in p['jobs']]} for p in parts]
 
 
 def write_reports(grades, parts, out_csv, kept=(), models=None):
@@ -221,6 +226,9 @@ def check_out(out, names, mode, parts):
                 'again, or use --replace or another --out' % (out, json_path)), []
     old_parts = json.loads(json_path.read_text(encoding='utf-8'))['parts']
     if old_parts != parts_summary(parts):
-        return ('cannot merge into %s: it was graded with other parts, points or checks than %s; '
-                'grade everyone again (--replace) or use another --out' % (out, 'this config')), []
+        changed = sorted({k for a, b in zip(old_parts, parts_summary(parts)) for k in b if a.get(k) != b[k]}) \
+            if len(old_parts) == len(parts) else ['the parts']
+        return ('cannot merge into %s: it was graded with another config than this one (%s differ), so one '
+                'file would mix two ways of scoring; grade everyone again (--replace) or use another --out'
+                % (out, ', '.join(changed))), []
     return None, [earlier[n] for n in others]
