@@ -47,16 +47,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 GRADING = ROOT / 'grading'
 sys.path.insert(0, str(ROOT / 'tools'))
-import release  # noqa: E402  (tools/release.py: the student version of a file)
-from release import tomllib  # noqa: E402
-from grade_reports import (answers_path, check_out, count_passed, earlier_students, feedback_text, fmt,  # noqa: E402,F401
-                           out_problem, report_paths, write_reports)
-from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, given_code_changes, inline_answers,  # noqa: E402,F401
-                               model_answers, read_submission, review_flags, student_name,
-                               submission_files, submissions_inside)
-from grade_config import STUDENT_MODULES, ConfigError, load_config  # noqa: E402
-from grade_process import (LIVE, LIVE_LOCK, RUN_ID, STOP, TOKEN_VAR, kill_group,  # noqa: E402,F401
-                          kill_leftovers, run_checks)
+try:   # Ctrl-C while these load (nbformat, numpy: a second or two): a message, not a traceback
+    import release  # noqa: E402  (tools/release.py: the student version of a file)
+    from release import tomllib  # noqa: E402
+    from grade_reports import (answers_path, check_out, count_passed, earlier_students,  # noqa: E402,F401
+                               feedback_text, fmt, out_problem, report_paths, write_reports)
+    from grade_submissions import (ALLOWED_IMPORTS, MAX_FILE_BYTES, given_code_changes,  # noqa: E402,F401
+                                   inline_answers, model_answers, read_submission, review_flags,
+                                   student_name, submission_files, submissions_inside)
+    from grade_config import STUDENT_MODULES, ConfigError, load_config  # noqa: E402
+    from grade_process import (LIVE, LIVE_LOCK, RUN_ID, STOP, TOKEN_VAR, kill_group,  # noqa: E402,F401
+                               kill_leftovers, run_checks)
+except KeyboardInterrupt:
+    if __name__ != '__main__':
+        raise
+    print('grade: interrupted (SIGINT) while starting; nothing written', file=sys.stderr)
+    sys.exit(130)
 
 OPTIONAL_FILES = {'cs231n/rnn_fast.py'}   # not said in the notes when missing
 REF_FILES = ['__init__.py', 'rnn_layers.py', 'rnn_fast.py', 'classifiers/__init__.py', 'classifiers/rnn.py',
@@ -414,4 +420,9 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as e:   # before grading started (reading the config, building notebooks)
+        what = e.args[0] if e.args else 'SIGINT'
+        print('grade: interrupted (%s) while starting; nothing written' % what, file=sys.stderr)
+        sys.exit(128 + getattr(signal, what, signal.SIGINT))
