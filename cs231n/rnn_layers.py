@@ -428,7 +428,7 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
     np.exp(probs, out=probs)
     sums = probs.sum(axis=1)
     log_p -= np.log(sums)                                     # log-prob of the true word
-    loss = -np.sum(log_p * mask_flat) / N
+    loss = -np.sum(log_p * mask_flat) / N + 0.0               # + 0.0: 0.0, not -0.0, when all is masked
     weight = (mask_flat / N).astype(probs.dtype)              # (N*T,)
     probs *= (weight / sums)[:, None]                         # softmax, masked, / N
     probs[rows, y_flat] -= weight

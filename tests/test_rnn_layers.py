@@ -211,7 +211,7 @@ def test_temporal_softmax_loss_gradcheck(N, T, V, p):
     dx_num = eval_numerical_gradient(lambda x_: temporal_softmax_loss(x_, y, mask)[0], x, verbose=False)
     assert rel_error(dx, dx_num) < 1e-7
     if not mask.any():
-        assert loss == 0 and not dx.any()
+        assert loss == 0 and not np.signbit(loss) and not dx.any()   # 0.0, not -0.0
     # reference: explicit per-position cross-entropy
     ref = 0.0
     for n in range(N):
