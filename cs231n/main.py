@@ -84,10 +84,14 @@ def run_notebook(path, out_dir, timeout, show=print):
                             resources={'metadata': {'path': str(path.parent)}})
     t0 = time.time()
     error = None
+    # the kernel's own messages (not the cells' output, which comes through the client) go to a
+    # log: an interrupt makes it print a traceback while it shuts down. Said when it dies.
+    kernel_log = open(os.path.join(sockets, 'kernel.log'), 'w+b')
     try:
         # the offline set unless told otherwise (the notebooks' own default is COCO when fetched)
         from .coco_utils import ENV_VAR, OFFLINE_DIR
-        client.execute(env=dict(os.environ, **{ENV_VAR: os.environ.get(ENV_VAR) or str(OFFLINE_DIR)}))
+        client.execute(env=dict(os.environ, **{ENV_VAR: os.environ.get(ENV_VAR) or str(OFFLINE_DIR)}),
+                       stderr=kernel_log)
     except CellExecutionError as e:
         plain = re.sub(r'\x1b\[[0-9;]*m', '', str(e))  # the traceback comes with colours
         lines = [l for l in plain.splitlines() if l.strip()]
@@ -95,11 +99,14 @@ def run_notebook(path, out_dir, timeout, show=print):
     except CellTimeoutError:
         error = 'a cell ran longer than --timeout %d s (cell %s)' % (timeout, running['cell'])
     except DeadKernelError:
+        kernel_log.seek(0)
+        said = [l for l in kernel_log.read().decode('utf-8', 'replace').splitlines() if l.strip()]
         error = ('the kernel died in cell %s (out of memory, or a crash in compiled code): '
-                 'nothing after it ran' % running['cell'])
+                 'nothing after it ran%s' % (running['cell'], '; its last words: ' + said[-1][:300] if said else ''))
     finally:   # the client leaves a kernel it did not start running
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
+        kernel_log.close()
         shutil.rmtree(sockets, ignore_errors=True)
     # Ctrl-C (or SIGTERM) while the client runs: its own handler shuts the kernel
     # down, which leaves this mark (the cell fails as if the kernel had died)
