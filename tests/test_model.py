@@ -266,3 +266,19 @@ def test_empty_minibatch_is_refused():
     model = CaptioningRNN({'<NULL>': 0, '<START>': 1, '<END>': 2}, input_dim=4, wordvec_dim=3, hidden_dim=5)
     with pytest.raises(ValueError, match=r'N >= 1\) and T >= 2; got shape \(0, 5\)'):
         model.loss(np.zeros((0, 4), np.float32), np.zeros((0, 5), int))
+
+
+def test_sample_says_when_its_captions_are_not_word_ids():
+    """The given end of sample checks what the student's loop left in
+    captions, so a float array fails there, naming sample, not later in
+    decode_captions."""
+    from cs231n.classifiers.rnn import _word_ids
+    ok = np.zeros((2, 3), dtype=np.int32)
+    assert _word_ids('sample', ok, (2, 3)) is ok
+    with pytest.raises(ValueError, match=r'^CaptioningRNN.sample: captions must hold integer word ids; '
+                                         r'got dtype float64 \(keep the int32 array'):
+        _word_ids('sample', np.zeros((2, 3)), (2, 3))
+    with pytest.raises(ValueError, match=r'shape \(N, max_length\) = \(2, 3\); got \(3, 2\)'):
+        _word_ids('sample', ok.T, (2, 3))
+    with pytest.raises(ValueError, match=r'got list'):
+        _word_ids('sample', [[0, 1, 2]] * 2, (2, 3))

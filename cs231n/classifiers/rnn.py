@@ -4,6 +4,18 @@ import numpy as np
 from ..rnn_layers import *  # every layer, as in the official file
 
 
+def _word_ids(fn, captions, shape):
+    """captions, checked: an integer array of the given shape (word ids)."""
+    if not isinstance(captions, np.ndarray) or captions.shape != shape:
+        raise ValueError('CaptioningRNN.%s: captions must be an array of shape (N, max_length) = %s; got %s'
+                         % (fn, shape, getattr(captions, 'shape', type(captions).__name__)))
+    if not np.issubdtype(captions.dtype, np.integer):
+        raise ValueError('CaptioningRNN.%s: captions must hold integer word ids; got dtype %s (keep the '
+                         'int32 array made before the loop, or make yours with dtype=np.int32)'
+                         % (fn, captions.dtype))
+    return captions
+
+
 class CaptioningRNN:
     """Generates captions from image features with a recurrent network.
 
@@ -286,7 +298,7 @@ class CaptioningRNN:
             if done.all():
                 break
         ### END SOLUTION
-        return captions
+        return _word_ids('sample', captions, (N, max_length))
 
     # ------------------------------------------------------------------
     # Beyond greedy: probabilities, temperature sampling, beam search
