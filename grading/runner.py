@@ -79,10 +79,15 @@ def limit_resources(memory_mb, cpu_seconds=None):
     for which, value in limits:
         try:
             hard = resource.getrlimit(which)[1]
-            if hard != resource.RLIM_INFINITY:
-                value = min(value, hard)
-            grace = 5 if which == resource.RLIMIT_CPU and hard == resource.RLIM_INFINITY else 0
-            resource.setrlimit(which, (value, value + grace))
+            if which == resource.RLIMIT_CPU:   # SIGXCPU at the soft limit, SIGKILL at the hard one
+                if hard == resource.RLIM_INFINITY:
+                    hard = value + 5
+                value = max(1, min(value, hard - 5))
+            else:
+                if hard != resource.RLIM_INFINITY:
+                    value = min(value, hard)
+                hard = value
+            resource.setrlimit(which, (value, hard))
         except (ValueError, OSError):
             pass
 

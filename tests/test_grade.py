@@ -493,6 +493,13 @@ def test_out_must_be_a_csv_and_merge_needs_the_same_parts(graded, tmp_path):
     other = subprocess.run(_grade_cmd(one, '--out', str(results / 'grades.csv'), '--merge', '--config', str(cfg)),
                            capture_output=True, text=True)
     assert other.returncode == 2 and '(partial differ)' in other.stderr, other.stderr
+    # the reports of an older grader, which did not record partial and uses: they merge
+    details = json.loads((results / 'grades.json').read_text())
+    for part in details['parts']:
+        del part['partial'], part['uses']
+    (results / 'grades.json').write_text(json.dumps(details))
+    problem, kept = grade.check_out(results / 'grades.csv', ['solution'], 'merge', CONFIG['parts'])
+    assert problem is None and len(kept) == len(CLASS) - 1
 
 
 @pytest.mark.parametrize('change, says', [

@@ -137,7 +137,8 @@ def test_config_errors_are_caught(tmp_path):
      "[[part]] 'rnn_step_forward': partial must be true or false (no quotes); got 'no'"),
     ('points = 4\n', 'points = "4"\n', "[[part]] 'rnn_step_forward': points must be a number (no quotes); got '4'"),
     ('points = 4\n', '', "[[part]] 'rnn_step_forward': points missing (points = a number (no quotes))"),
-    ('points = 4\n', 'points = -4\n', "[[part]] 'rnn_step_forward': points must be 0 or more"),
+    ('points = 4\n', 'points = -4\n', "[[part]] 'rnn_step_forward': points must be a number, 0 or more"),
+    ('points = 4\n', 'points = inf\n', "[[part]] 'rnn_step_forward': points must be a number, 0 or more"),
     ('name = "rnn_step_forward"\n', '', '[[part]] number 1: name missing'),
     ('functions = ["rnn_step_forward"]', 'functions = "rnn_step_forward"',
      "[[part]] 'rnn_step_forward': functions must be a list of strings"),
@@ -175,7 +176,8 @@ def test_students_are_named_after_their_file_or_folder(tmp_path):
                       ('carol/submission (2).zip', 'carol'), ('dan/submission-1.zip', 'dan'),
                       ('Eve Smith.zip', 'Eve_Smith'), ('frank', 'frank'), ('Jane Doé.zip', 'Jane_Doé'),
                       ('Zoë.zip', 'Zoë'), ('Zoe\u0308 (macOS).zip', 'Zoë_macOS'), ('李雷.zip', '李雷'),
-                      ('a/b\\c.zip', 'b_c')]:
+                      ('a/b\\c.zip', 'b_c'), ('प्रिया.zip', 'प्रिया'), ('ศรีสุข.zip', 'ศรีสุข'),
+                      ('x' * 200 + '.zip', 'x' * 64)]:
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if rel.endswith('.zip'):
@@ -206,17 +208,40 @@ def test_a_class_folder_in_place_of_its_students_is_refused(tmp_path):
     proc = _grade_cli(subs, '--out', tmp_path / 'g.csv')
     assert proc.returncode == 2 and 'holds 3 submissions (alice.zip, bob.zip, carol)' in proc.stderr
     assert str(subs / '*') in proc.stderr and not (tmp_path / 'g.csv').exists()
-    # two students' zips are refused too; one student's two downloads are not (a note says which to keep)
+    # alone, a folder of two zips is refused too, saying both readings
     shutil.rmtree(subs / 'carol')
     proc = _grade_cli(subs, '--out', tmp_path / 'g.csv')
-    assert proc.returncode == 2 and 'holds 2 submissions (alice.zip, bob.zip)' in proc.stderr, proc.stderr
-    assert grade.submissions_inside(subs) and not (tmp_path / 'g.csv').exists()
+    assert proc.returncode == 2 and 'holds two zips (alice.zip, bob.zip) and no files of its own' in proc.stderr
+    assert str(subs / '*.zip') in proc.stderr and 'keep the one to grade' in proc.stderr
+    assert not (tmp_path / 'g.csv').exists()
     # a folder with nothing to grade, given alone, is a mistake
     empty = tmp_path / 'empty'
     (empty / 'notes').mkdir(parents=True)
     proc = _grade_cli(empty, '--out', tmp_path / 'g.csv')
-    assert proc.returncode == 2 and 'holds no submission: no cs231n/ folder and no zip' in proc.stderr
+    assert proc.returncode == 2 and 'holds no submission: none of the student files' in proc.stderr
     assert 'grading' not in proc.stdout and not (tmp_path / 'g.csv').exists()
+    # files the grader would find (flat, or deep down) are something to grade
+    (empty / 'rnn_layers.py').write_text('x = 1\n')
+    assert grade.submission_files(empty, list(grade.STUDENT_MODULES.values()))
+    (empty / 'rnn_layers.py').unlink()
+    (empty / 'hw' / 'a3' / 'cs231n').mkdir(parents=True)
+    (empty / 'hw' / 'a3' / 'cs231n' / 'rnn_layers.py').write_text('x = 1\n')
+    assert grade.submission_files(empty, list(grade.STUDENT_MODULES.values()))
+
+
+def test_a_student_folder_with_two_zips_does_not_stop_the_class(tmp_path):
+    """Among other submissions, a folder with two zips is one student's two
+    downloads: graded, with a note saying which to keep."""
+    olga, bob = tmp_path / 'olga', tmp_path / 'bob'
+    olga.mkdir()
+    for name in ('attempt1.zip', 'final.zip'):
+        _zip(olga / name, {'cs231n/rnn_layers.py': 'x = 1\n'})
+    (bob / 'cs231n').mkdir(parents=True)
+    proc = _grade_cli(olga, bob, '--out', tmp_path / 'g.csv')
+    assert proc.returncode == 0, proc.stderr
+    rows = {r.split(',')[0]: r for r in (tmp_path / 'g.csv').read_text().splitlines()[1:]}
+    assert sorted(rows) == ['bob', 'olga']
+    assert 'olga holds several zip files (attempt1.zip, final.zip)' in rows['olga']
 
 
 def test_a_missing_config_and_an_unwritable_out_stop_before_grading(tmp_path):
@@ -365,6 +390,32 @@ def test_a_stopped_grader_leaves_nothing_behind(tmp_path, sig):
     time.sleep(0.5)
     assert not _runners_in(tmp) and not any(Path('/proc', str(p)).exists() for p in runners)
     assert list(tmp.iterdir()) == [] and not (tmp_path / 'g.csv').exists()
+
+
+@pytest.mark.skipif(not Path('/proc/self/cwd').exists(), reason='reads /proc (Linux)')
+def test_sighup_stays_ignored_under_nohup(tmp_path):
+    """Started with SIGHUP ignored (nohup), the grader goes on when the
+    terminal closes, and writes its reports."""
+    tmp = tmp_path / 'tmp'
+    tmp.mkdir()
+    sub = tmp_path / 'hang.zip'
+    _zip(sub, _solution_files({LAYERS: HANG}))
+    proc = subprocess.Popen([PY, str(REPO / 'tools' / 'grade.py'), str(sub), '--out', str(tmp_path / 'g.csv'),
+                             '--timeout-cell', '3'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, TMPDIR=str(tmp)),
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        t0 = time.monotonic()
+        while not any(cwd.endswith('-hang') for cwd in _runners_in(tmp).values()):
+            assert time.monotonic() - t0 < 120 and proc.poll() is None, 'no runner of the submission started'
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGHUP)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert (tmp_path / 'g.csv').is_file() and 'interrupted' not in err
 
 
 def test_a_runner_whose_grader_is_gone_exits(tmp_path):

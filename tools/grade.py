@@ -227,11 +227,29 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 def stop_on_signals():
     """SIGTERM and SIGHUP (a closed terminal, `kill`) stop grading as Ctrl-C
-    does: runners killed, workspaces removed, nothing written."""
+    does: runners killed, workspaces removed, nothing written. A signal that
+    is ignored (SIGHUP under nohup) stays ignored. Returns the handlers it
+    replaced (for hold_signals)."""
     def stop(signum, frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS + (signal.SIGINT,)}
     for sig in STOP_SIGNALS:
-        signal.signal(sig, stop)
+        if before[sig] is not signal.SIG_IGN:
+            signal.signal(sig, stop)
+    return before
+
+
+def hold_signals(before):
+    """Ignore SIGINT, SIGTERM and SIGHUP until restore_signals: from here on
+    (the reports being written, the workspaces removed) a signal would leave
+    the work half done."""
+    for sig in before:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def restore_signals(before):
+    for sig, handler in before.items():
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def reference_problem(config, tpl, ref_name, run_root, settings):
@@ -300,17 +318,25 @@ def main(argv=None):
         return 2
     for p in args.submissions:   # `grade.py submissions` instead of `grade.py submissions/*`
         inside = submissions_inside(p)
-        named = [q for q in inside if q.is_file() and student_name(q) != student_name(p)]   # alice.zip, bob.zip
-        if len(inside) >= 3 or len(named) >= 2:
+        if len(inside) >= 3:
             shown = ', '.join(q.name for q in inside[:4]) + (', ...' if len(inside) > 4 else '')
             print('grade: %s holds %d submissions (%s), not one student\'s files: give them one by one, '
                   'e.g. %s' % (p, len(inside), shown, os.path.join(p, '*')), file=sys.stderr)
             return 2
-    if len(args.submissions) == 1 and os.path.isdir(args.submissions[0]) and not submission_files(
-            args.submissions[0]):
-        print('grade: %s holds no submission: no cs231n/ folder and no zip, at the top or one folder down '
-              '(is it the right folder?); nothing graded' % args.submissions[0], file=sys.stderr)
-        return 2
+    lone = args.submissions[0] if len(args.submissions) == 1 and os.path.isdir(args.submissions[0]) else None
+    if lone:   # alone, a folder is more likely a mistake than a student: two students' zips, or nothing
+        zips = [q for q in submissions_inside(lone) if q.is_file()]
+        if len(zips) == 2:
+            print('grade: %s holds two zips (%s) and no files of its own: if they are two students\' '
+                  'submissions, give them one by one (%s); if they are one student\'s, keep the one to '
+                  'grade; nothing graded' % (lone, ', '.join(q.name for q in zips), os.path.join(lone, '*.zip')),
+                  file=sys.stderr)
+            return 2
+        if not submission_files(lone, list(STUDENT_MODULES.values())):
+            print('grade: %s holds no submission: none of the student files (%s) and no zip '
+                  '(is it the right folder?); nothing graded'
+                  % (lone, ', '.join(STUDENT_MODULES.values())), file=sys.stderr)
+            return 2
     if not os.path.isfile(args.config):
         print('grade: no config file %s (the default is %s)' % (args.config, GRADING / 'config.toml'),
               file=sys.stderr)
@@ -353,9 +379,8 @@ def main(argv=None):
     for path, name in zip(args.submissions, names):
         if name != student_name(path):
             say('note: %s is named %s: another submission is %s too' % (path, name, student_name(path)))
-    stop_on_signals()
     run_root = Path(tempfile.mkdtemp(prefix='cs231n-grade-'))
-    ex = None
+    ex, handlers = None, stop_on_signals()
     try:
         tpl, ref_name = make_template(run_root, config, snap, notebooks)
         say('grading the reference solution first, under the same limits')
@@ -383,6 +408,7 @@ def main(argv=None):
                 print('grade: GRADER ERROR on %s: %s: grade it by hand' % (g['student'], g['grader_error']),
                       file=sys.stderr, flush=True)
         ex.shutdown(wait=True)
+        hold_signals(handlers)   # the reports are written whole, and the workspaces removed
         grades.sort(key=lambda g: g['student'])
         fb, stale = write_reports(grades, config['parts'], args.out, kept, model_answers(notebooks))
         _, json_path, _, review = report_paths(args.out)
@@ -401,8 +427,7 @@ def main(argv=None):
         if args.keep_workspaces:
             say('workspaces kept in %s' % run_root)
     except KeyboardInterrupt as e:   # Ctrl-C, or SIGTERM / SIGHUP (see stop_on_signals)
-        for sig in STOP_SIGNALS + (signal.SIGINT,):
-            signal.signal(sig, signal.SIG_IGN)   # a second one would stop the clean-up half-way
+        hold_signals(handlers)   # a second one would stop the clean-up half-way
         STOP.set()
         with LIVE_LOCK:
             for proc in list(LIVE):
@@ -414,8 +439,10 @@ def main(argv=None):
         print('grade: interrupted (%s); nothing written' % what, file=sys.stderr)
         return 128 + getattr(signal, what, signal.SIGINT)
     finally:
+        hold_signals(handlers)
         if not args.keep_workspaces:
             shutil.rmtree(run_root, ignore_errors=True)
+        restore_signals(handlers)
     return 1 if any(g['grader_error'] for g in grades) else 0
 
 

@@ -3,6 +3,7 @@ checked against the notebooks and grading/hidden_tests, every check resolved
 to what the runner needs (tools/grade.py)."""
 import ast
 import difflib
+import math
 import re
 import sys
 from pathlib import Path
@@ -104,8 +105,8 @@ def load_config(path, notebooks):
         where = '[[part]] %s' % (repr(p['name']) if isinstance(p, dict) and isinstance(p.get('name'), str)
                                  else 'number %d' % (k + 1))
         check_table(where, p, PART, required=('name', 'points', 'checks'))
-        if p['points'] < 0:
-            raise ConfigError('%s: points must be 0 or more; got %r' % (where, p['points']))
+        if not (math.isfinite(p['points']) and p['points'] >= 0):
+            raise ConfigError('%s: points must be a number, 0 or more; got %r' % (where, p['points']))
     hidden = hidden_functions()
     setup = {}
     graded = {v.get('notebook') for v in cfg.get('visible', {}).values()}

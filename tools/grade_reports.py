@@ -224,10 +224,11 @@ def check_out(out, names, mode, parts):
     if not json_path.is_file() or any(earlier[n] is None for n in others):
         return ('cannot merge into %s: %s is missing or lacks some of its students; grade them '
                 'again, or use --replace or another --out' % (out, json_path)), []
-    old_parts = json.loads(json_path.read_text(encoding='utf-8'))['parts']
-    if old_parts != parts_summary(parts):
-        changed = sorted({k for a, b in zip(old_parts, parts_summary(parts)) for k in b if a.get(k) != b[k]}) \
-            if len(old_parts) == len(parts) else ['the parts']
+    old_parts, now = json.loads(json_path.read_text(encoding='utf-8'))['parts'], parts_summary(parts)
+    # what an older grader did not record (partial, uses) is not held against it
+    if len(old_parts) != len(now) or any(a.get(k, b[k]) != b[k] for a, b in zip(old_parts, now) for k in b):
+        changed = sorted({k for a, b in zip(old_parts, now) for k in b if a.get(k, b[k]) != b[k]}) \
+            if len(old_parts) == len(now) else ['the parts']
         return ('cannot merge into %s: it was graded with another config than this one (%s differ), so one '
                 'file would mix two ways of scoring; grade everyone again (--replace) or use another --out'
                 % (out, ', '.join(changed))), []

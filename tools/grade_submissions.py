@@ -11,15 +11,20 @@ MAX_FILE_BYTES = 2 * 1024 * 1024       # a student source file bigger than this 
 ALLOWED_IMPORTS = {'numpy', 'math', 'cs231n', 'typing', '__future__', 'functools', 'itertools'}
 
 
+MAX_NAME = 64   # characters of a student's name (it names files: at most 255 bytes)
+
+
 def student_name(path):
-    """A student's name from the zip or folder name: letters of any script and
-    digits kept (NFC, so a name from macOS matches), other runs become '_'."""
+    """A student's name from the zip or folder name: letters (with their
+    combining marks) of any script and digits kept, NFC (so a name from macOS
+    matches), other runs become '_'; at most MAX_NAME characters."""
     path = Path(path)
     stem = path.stem if path.is_file() else path.name
     if path.is_file() and re.fullmatch(r'submission( ?\(\d+\)|-\d+|_\d+)?', stem.lower()):
         stem = path.parent.name
     stem = unicodedata.normalize('NFC', stem)
-    return re.sub(r'[^\w.-]+', '_', stem).strip('._') or 'student'
+    kept = ''.join(c if c in '._-' or unicodedata.category(c)[0] in 'LMN' else ' ' for c in stem)
+    return re.sub(r' +', '_', kept).strip('._')[:MAX_NAME] or 'student'
 
 
 _ELSEWHERE = '%s: taken from %s in %s (hand in with collect_submission.sh, which puts it at %s)'
@@ -51,11 +56,15 @@ def resolve(path):
     return zips[0] if len(zips) == 1 else path
 
 
-def submission_files(folder):
-    """Whether a folder holds anything to grade: files of its own, or a zip at
-    the top or one folder down."""
+def submission_files(folder, student_files):
+    """Whether a folder holds anything to grade: a cs231n/ folder or a zip at
+    the top or one folder down, or any of the student files where
+    read_submission finds them."""
     folder = Path(folder)
-    return holds_files(folder) or bool(_zips(folder)) or any(_zips(d) for d in _subfolders(folder))
+    if holds_files(folder) or _zips(folder) or any(_zips(d) for d in _subfolders(folder)):
+        return True
+    files, _ = read_submission(folder, student_files, optional=student_files)
+    return any(data is not None for data in files.values())
 
 
 def submissions_inside(folder):

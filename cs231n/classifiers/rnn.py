@@ -7,8 +7,9 @@ from ..rnn_layers import *  # every layer, as in the official file
 def _word_ids(fn, captions, shape):
     """captions, checked: an integer array of the given shape (word ids)."""
     if not isinstance(captions, np.ndarray) or captions.shape != shape:
+        got = captions.shape if isinstance(captions, np.ndarray) else type(captions).__name__
         raise ValueError('CaptioningRNN.%s: captions must be an array of shape (N, max_length) = %s; got %s'
-                         % (fn, shape, getattr(captions, 'shape', type(captions).__name__)))
+                         % (fn, shape, got))
     if not np.issubdtype(captions.dtype, np.integer):
         raise ValueError('CaptioningRNN.%s: captions must hold integer word ids; got dtype %s (keep the '
                          'int32 array made before the loop, or make yours with dtype=np.int32)'
