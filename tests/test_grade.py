@@ -121,10 +121,10 @@ def test_inline_answers_are_collected_for_the_instructor(graded):
 def test_an_unreadable_zip_is_said_first_and_runs_no_check(graded):
     row, g = graded['rows']['truncated_zip'], graded['students']['truncated_zip']
     assert float(row['total']) == 0 and row['notes'] == 'submission.zip is not a readable zip file (BadZipFile)'
-    assert g['seconds'] < 5 and all(c['reason'] == "not run: none of the submission's files could be read"
+    assert g['seconds'] < 5 and all(c['reason'] == "not run: none of the graded files could be taken from the submission"
                                     for c in g['checks'].values())
     text = (graded['feedback'] / 'truncated_zip.txt').read_text()
-    assert text.splitlines()[2:4] == ['Nothing of your submission could be read, so no check ran:',
+    assert text.splitlines()[2:4] == ['None of the graded files could be taken from your submission, so no check ran:',
                                       '- submission.zip is not a readable zip file (BadZipFile)']
     assert 'collect_submission.sh' in text and 'NotImplementedError' not in text and len(text.splitlines()) < 10
 

@@ -101,11 +101,11 @@ def make_template(root, config, snap, notebooks):
 
 
 HANDED_OUT = '; graded as handed out'
-UNREAD = "not run: none of the submission's files could be read"
+UNREAD = "not run: none of the graded files could be taken from the submission"
 
 
 class _Unread(Exception):
-    """Nothing of the submission could be read: grade_one skips the checks."""
+    """None of the graded files could be taken from the submission: grade_one skips the checks."""
 
 
 def grade_one(index, path, config, tpl, ref_name, run_root, settings, keep=False, name=None):

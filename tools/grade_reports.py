@@ -13,7 +13,7 @@ def fmt(x):
 def feedback_text(g, parts):
     lines = ['Grade for %s: %s / %s' % (g['student'], fmt(g['total']), fmt(g['max'])), '']
     if g.get('unread'):   # no check ran: why, and nothing else
-        return '\n'.join(lines + ['Nothing of your submission could be read, so no check ran:'] +
+        return '\n'.join(lines + ['None of the graded files could be taken from your submission, so no check ran:'] +
                           ['- ' + n for n in g['notes']] +
                           ['', 'Hand in the submission.zip that `bash collect_submission.sh` makes, as it is.']) + '\n'
     missing = [n for n in g['notes'] if ': not found in ' in n or ': several copies' in n]
