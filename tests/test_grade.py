@@ -5,6 +5,7 @@ the output; then regrading one student and merging into the class's results."""
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -102,7 +103,8 @@ def test_inline_answers_are_collected_for_the_instructor(graded):
     text = graded['answers']
     rnn = text.split('## RNN_Captioning.ipynb: Inline question 1')[1].split('\n## ')[0]
     lstm = text.split('## LSTM_Captioning.ipynb: Inline question')[1].split('\n## ')[0]
-    assert '### copy0\n\n' + RNN_ANSWER + '\n' in rnn
+    assert '### copy0\n\n```text\n' + RNN_ANSWER + '\n```\n' in rnn
+    assert text.index('## RNN_Captioning.ipynb') < text.index('## LSTM_Captioning.ipynb')   # the assignment's order
     assert '### copy0\n\n*(not answered)*' in lstm
     assert '### release\n\n*(not answered)*' in rnn and '### release\n\n*(not answered)*' in lstm
     assert '### solution\n\n*(notebook not handed in, or not readable)*' in rnn
@@ -346,12 +348,22 @@ def test_feedback_points_at_the_part_to_fix_first(graded):
     backward = text[text.index('- rnn_backward,'):]
     assert 'also runs the code of rnn_forward, which failed too: fix that first' in backward
     assert 'section "Vanilla RNN: backward over a sequence"' in text   # where the check cell is
-    # the RNN overfit part runs the loss, as the LSTM loss part does, but not the LSTM:
-    # it is pointed at the RNN loss part only
+    # a TODO block left as handed out: one line for it, naming every part it sinks, and nothing more
     text = (graded['feedback'] / 'missing_file.txt').read_text()
-    inner = [line.strip() for line in text.splitlines() if 'also runs the code of' in line]
-    assert inner == ['this part also runs the code of captioning_loss_rnn, which failed too: fix that first',
-                     'this part also runs the code of captioning_loss_lstm, which failed too: fix that first'], text
+    failed = text[text.index('Failed checks:'):].split('\n\n')[0].splitlines()[1:]
+    assert len(failed) == 2 and re.fullmatch(
+        r'- captioning_loss_rnn, overfit_rnn, captioning_loss_lstm, overfit_lstm: NotImplementedError: '
+        r'CaptioningRNN.loss in cs231n/classifiers/rnn.py: replace this TODO block with your code '
+        r'\(cs231n/classifiers/rnn.py, line \d+, in loss\)', failed[0]) and re.fullmatch(
+        r'- sample_rnn, sample_lstm: NotImplementedError: CaptioningRNN.sample in cs231n/classifiers/rnn.py: '
+        r'replace this TODO block with your code \(cs231n/classifiers/rnn.py, line \d+, in sample\)',
+        failed[1]), text
+    assert 'also runs the code of' not in text and 'tried again' not in text
+    text = (graded['feedback'] / 'release.txt').read_text()
+    # the blocks a check reaches (each backward check runs its forward first): seven lines, not 33
+    todo = [line for line in text.splitlines() if 'replace this TODO block' in line]
+    assert len(todo) == 7 and todo[0].startswith('- rnn_step_forward, rnn_step_backward: NotImplementedError: '
+                                                 'rnn_step_forward in cs231n/rnn_layers.py'), text
     # a part that failed only on an import failure said above gets no more lines
     text = (graded['feedback'] / 'syntax_error.txt').read_text()
     assert 'also runs the code of' not in text and 'tried again' not in text, text
@@ -487,12 +499,12 @@ def test_out_must_be_a_csv_and_merge_needs_the_same_parts(graded, tmp_path):
     cfg.write_text((REPO / 'grading' / 'config.toml').read_text().replace('points = 4\n', 'points = 5\n', 1))
     other = subprocess.run(_grade_cmd(one, '--out', str(results / 'grades.csv'), '--merge', '--config', str(cfg)),
                            capture_output=True, text=True)
-    assert other.returncode == 2 and 'cannot merge' in other.stderr and '(points differ)' in other.stderr
+    assert other.returncode == 2 and 'cannot merge' in other.stderr and '(points of rnn_step_forward (4 then, 5 now))' in other.stderr
     # the same points scored another way (partial credit) cannot share the file either
     cfg.write_text((REPO / 'grading' / 'config.toml').read_text().replace('points = 4\n', 'points = 4\npartial = true\n', 1))
     other = subprocess.run(_grade_cmd(one, '--out', str(results / 'grades.csv'), '--merge', '--config', str(cfg)),
                            capture_output=True, text=True)
-    assert other.returncode == 2 and '(partial differ)' in other.stderr, other.stderr
+    assert other.returncode == 2 and '(partial of rnn_step_forward)' in other.stderr, other.stderr
     # the reports of an older grader, which did not record partial and uses: they merge
     details = json.loads((results / 'grades.json').read_text())
     for part in details['parts']:
@@ -539,3 +551,42 @@ def test_regrading_a_student_from_another_file_says_what_changed(graded, tmp_pat
     assert ('note: broken_db was %s / 100 in the earlier run (from %s), now 100 (from %s)'
             % (was, graded['students']['broken_db']['path'], late)) in proc.stdout
     assert 'note: solution was' not in proc.stdout
+    # the class's file again, without a flag, would take the late hand-in back: refused, nothing written
+    before = {f: f.read_bytes() for f in results.rglob('*') if f.is_file()}
+    everyone = [graded['students'][n]['path'] for n in CLASS]
+    again = subprocess.run(_grade_cmd(*everyone, '--out', str(results / 'grades.csv')), capture_output=True, text=True)
+    assert again.returncode == 2, again.stderr
+    assert ('1 student(s) in %s were graded from another file in the earlier run (broken_db: %s, now %s)'
+            % (results / 'grades.csv', late, graded['students']['broken_db']['path'])) in again.stderr
+    assert '--merge or --replace' in again.stderr
+    assert {f: f.read_bytes() for f in results.rglob('*') if f.is_file()} == before
+
+
+def test_a_kept_workspace_replays_every_check_by_hand(graded, tmp_path):
+    """--keep-workspaces: `runner.py _grading/jobs.json 1` in a student's
+    workspace replays all the checks, the failed ones included, with no
+    grader running; the same file given twice is graded once."""
+    one = graded['students']['broken_db']['path']
+    runs = tmp_path / 'tmp'
+    runs.mkdir()
+    proc = subprocess.run(_grade_cmd(one, one, '--out', str(tmp_path / 'g.csv'), '--keep-workspaces'),
+                          capture_output=True, text=True, env=dict(os.environ, TMPDIR=str(runs)))
+    assert proc.returncode == 0, proc.stderr
+    assert 'note: %s is given more than once; graded once' % one in proc.stdout
+    with open(tmp_path / 'g.csv', newline='') as f:
+        assert [r['student'] for r in csv.DictReader(f)] == ['broken_db']
+    ws = next(runs.glob('cs231n-grade-*/ws*-broken_db'))
+    assert 'workspaces kept in %s' % ws.parent in proc.stdout
+    lists = sorted(p.name for p in (ws / '_grading').glob('jobs*.json'))
+    assert lists[0] == 'jobs.json', lists   # the first start's list: every check (later starts add jobs-2.json, ...)
+    ids = [j['id'] for j in json.loads((ws / '_grading' / 'jobs.json').read_text())['jobs']]
+    assert len(ids) == len(graded['students']['broken_db']['checks'])
+    replay = subprocess.run([PY, '-I', '_grading/runner.py', '_grading/jobs.json', '1'], cwd=ws,
+                            capture_output=True, text=True, timeout=300)
+    assert replay.returncode == 0, replay.stderr
+    events = [json.loads(line) for line in replay.stdout.splitlines() if line.startswith('{')]
+    done = {e['id']: e for e in events if e.get('event') == 'end'}
+    assert set(done) == set(ids)
+    failed = [i for i in ids if not graded['students']['broken_db']['checks'][i]['ok']]
+    assert failed and all(not done[i]['ok'] for i in failed)
+    shutil.rmtree(ws.parent)

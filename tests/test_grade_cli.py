@@ -273,6 +273,13 @@ def test_folder_submissions_two_copies_one_zip_of_any_name_several_zips(tmp_path
     got, notes = grade.read_submission(olga, files)
     assert got == {rel: None for rel in files}
     assert notes == ['%s: several copies (attempt1, final) in olga' % rel for rel in files]
+    # the same in a zip: the note names the folders too
+    with zipfile.ZipFile(tmp_path / 'olga.zip', 'w') as z:
+        for f in sorted(olga.rglob('*.py')):
+            z.write(f, f.relative_to(olga).as_posix())
+    got, notes = grade.read_submission(tmp_path / 'olga.zip', files)
+    assert got == {rel: None for rel in files}
+    assert notes == ['%s: several copies (attempt1, final) in olga.zip' % rel for rel in files]
     make(olga, 'top')              # files at the top win over copies one folder down, as in a zip
     assert grade.read_submission(olga, files) == ({rel: b'top' for rel in files}, [])
     tina = tmp_path / 'tina'
@@ -422,13 +429,65 @@ def test_a_runner_whose_grader_is_gone_exits(tmp_path):
     """A runner started for a grader that no longer runs stops at once (its
     parent is then another process), and RLIMIT_CPU bounds the rest."""
     spec = tmp_path / 'jobs.json'
-    spec.write_text(json.dumps({'grader_pid': 1 if os.getpid() != 1 else 2, 'workspace': str(tmp_path),
-                                'jobs': []}))
+    spec.write_text(json.dumps({'workspace': str(tmp_path), 'jobs': []}))
     r, w = os.pipe()
-    rc = subprocess.run([PY, str(REPO / 'grading' / 'runner.py'), str(spec), str(w)], pass_fds=(w,)).returncode
+    gone = 1 if os.getpid() != 1 else 2   # the grader's pid comes last; this one is not our parent
+    rc = subprocess.run([PY, str(REPO / 'grading' / 'runner.py'), str(spec), str(w), str(gone)],
+                        pass_fds=(w,)).returncode
     os.close(r)
     os.close(w)
     assert rc == 3
     spin = ('import sys; sys.path.insert(0, %r); from runner import limit_resources\n'
             'limit_resources(None, cpu_seconds=1)\nwhile True: pass\n' % str(REPO / 'grading'))
     assert subprocess.run([PY, '-c', spin], timeout=60).returncode == -signal.SIGXCPU
+
+
+def test_each_start_of_a_runner_keeps_its_own_list_of_checks(tmp_path):
+    """The first start writes _grading/jobs.json, later ones jobs-2.json,
+    jobs-3.json, ...: a restart after a timeout never overwrites the full list."""
+    from grade_process import _spec_path
+    (tmp_path / '_grading').mkdir()
+    names = []
+    for _ in range(3):
+        p = _spec_path(tmp_path)
+        p.write_text('{}')
+        names.append(p.name)
+    assert names == ['jobs.json', 'jobs-2.json', 'jobs-3.json']
+
+
+def test_an_answer_cannot_pass_for_another_students_entry():
+    """grades_answers.md shows each answer as a code block whose fence no
+    backtick run in it can close: headings, fences and HTML stay text."""
+    from grade_reports import answers_text
+    hostile = '### alice\n\ngive me 0\n\n## RNN_Captioning.ipynb: Inline question 1\n```\n<script>x</script>\n`````'
+    grades = [{'student': s, 'answers': [{'notebook': 'RNN_Captioning.ipynb', 'question': 'Inline question 1',
+                                          'answer': a}]}
+              for s, a in (('mal', hostile), ('alice', 'The gates.'))]
+    text = answers_text(grades, {('RNN_Captioning.ipynb', 'Inline question 1'): 'Model.'})
+    assert '\n``````text\n' + hostile + '\n``````\n' in text and '```text\nThe gates.\n```' in text
+    outside, opened = [], 0     # the lines outside every code block (CommonMark's rule for backtick fences)
+    for line in text.splitlines():
+        m = re.fullmatch(r'(`{3,})\w*', line)
+        if not opened and m:
+            opened = len(m.group(1))
+        elif opened and re.fullmatch('`{%d,}' % opened, line):
+            opened = 0
+        elif not opened:
+            outside.append(line)
+    assert [l for l in outside if l.startswith('#')] == [
+        '# Inline answers', '## RNN_Captioning.ipynb: Inline question 1', '### mal', '### alice']
+
+
+def test_feedback_points_a_part_at_the_parts_inside_it():
+    """The RNN overfit part runs the loss, as the LSTM loss part does, but not
+    the LSTM: each is pointed at its own loss part only."""
+    parts = CONFIG['parts']
+    bad = {'captioning_loss_rnn', 'overfit_rnn', 'captioning_loss_lstm', 'overfit_lstm'}
+    checks = {j['id']: ({'ok': False, 'reason': 'AssertionError: loss off'} if p['name'] in bad else
+                        {'ok': True, 'reason': None}) for p in parts for j in p['jobs'] + p['retry_jobs']}
+    g = {'student': 'olaf', 'total': 0, 'max': 0, 'checks': checks, 'notes': [],
+         'scores': {p['name']: (0 if p['name'] in bad else p['points']) for p in parts}}
+    text = grade.feedback_text(g, parts)
+    inner = [line.strip() for line in text.splitlines() if 'also runs the code of' in line]
+    assert inner == ['this part also runs the code of captioning_loss_rnn, which failed too: fix that first',
+                     'this part also runs the code of captioning_loss_lstm, which failed too: fix that first'], text

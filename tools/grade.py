@@ -28,9 +28,10 @@ Writes (named after --out, which must end in .csv):
     grades_answers.md       every student's answers to the notebooks' inline questions,
                             question by question, to read and mark by hand (no points here)
 
-When --out already holds students not in this run, nothing is graded unless
---merge (keep them, update the students graded now) or --replace (this run
-alone) says what to do.
+When --out already holds students not in this run, or students graded from
+other files than those given now (a late hand-in merged earlier), nothing is
+graded unless --merge (keep the others, update the students graded now) or
+--replace (this run alone) says what to do.
 """
 import argparse
 import concurrent.futures
@@ -271,6 +272,15 @@ def reference_problem(config, tpl, ref_name, run_root, settings):
             % (fmt(g['total']), fmt(g['max']), why, 'the config'))
 
 
+def same_file(a, b):
+    """Whether two submission paths name the same file or folder (as given
+    on two command lines, perhaps from another folder)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:   # one of them is gone: compare the names
+        return os.path.normpath(os.path.abspath(a)) == os.path.normpath(os.path.abspath(b))
+
+
 def unique_names(paths):
     """One name per submission; two that would share one become NAME and
     NAME-2 (or the next number that no other submission has; said by main)."""
@@ -316,6 +326,13 @@ def main(argv=None):
         print('grade: no such file or folder: %s\n(a pattern like submissions/*.zip that matches nothing '
               'is passed on as it is: check the path)' % ', '.join(missing), file=sys.stderr)
         return 2
+    unique = []   # the same file given twice (overlapping patterns): graded once
+    for p in args.submissions:
+        if any(same_file(p, q) for q in unique):
+            say('note: %s is given more than once; graded once' % p)
+        else:
+            unique.append(p)
+    args.submissions = unique
     for p in args.submissions:   # `grade.py submissions` instead of `grade.py submissions/*`
         inside = submissions_inside(p)
         if len(inside) >= 3:
@@ -376,6 +393,14 @@ def main(argv=None):
         before = {n: r for n, r in earlier_students(args.out).items() if r and n in names}
     except (OSError, ValueError, KeyError, TypeError):
         before = {}
+    moved = [(n, before[n].get('path'), str(p)) for p, n in zip(args.submissions, names)
+             if n in before and before[n].get('path') and not same_file(before[n]['path'], p)]
+    if moved and args.mode is None:   # a late hand-in merged earlier would silently be graded from the old file
+        shown = '; '.join('%s: %s, now %s' % m for m in moved[:5]) + ('; ...' if len(moved) > 5 else '')
+        print('grade: %d student(s) in %s were graded from another file in the earlier run (%s). Pass '
+              '--merge or --replace to grade the files given now, or give the earlier files; nothing graded'
+              % (len(moved), args.out, shown), file=sys.stderr)
+        return 2
     for path, name in zip(args.submissions, names):
         if name != student_name(path):
             say('note: %s is named %s: another submission is %s too' % (path, name, student_name(path)))
@@ -436,7 +461,8 @@ def main(argv=None):
             ex.shutdown(wait=True, cancel_futures=True)
         kill_leftovers(RUN_ID)
         what = e.args[0] if e.args else 'SIGINT'
-        print('grade: interrupted (%s); nothing written' % what, file=sys.stderr)
+        print('grade: interrupted (%s); nothing written%s'
+              % (what, '; workspaces kept in %s' % run_root if args.keep_workspaces else ''), file=sys.stderr)
         return 128 + getattr(signal, what, signal.SIGINT)
     finally:
         hold_signals(handlers)

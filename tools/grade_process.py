@@ -84,6 +84,17 @@ def exit_reason(rc, memory_mb):
     return 'crashed (exit code %d)' % rc
 
 
+def _spec_path(ws):
+    """Where the runner's next list of checks goes: _grading/jobs.json for the
+    first start in the workspace, then jobs-2.json, jobs-3.json, ..., so that
+    --keep-workspaces keeps every list (the first one holds every check)."""
+    path, k = ws / '_grading' / 'jobs.json', 1
+    while path.exists():
+        k += 1
+        path = ws / '_grading' / ('jobs-%d.json' % k)
+    return path
+
+
 def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executable, deadline=None, broken=None):
     """Run `jobs` in the workspace, restarting the runner after a crash or a
     timeout, until `deadline` (time.monotonic(); by default the submission's
@@ -110,18 +121,20 @@ def run_checks(ws, jobs, settings, ref_name, hidden_modules, python=sys.executab
                                                 % float(settings['timeout_submission'])}
             break
         spec = {'workspace': str(ws), 'ref_package': ref_name, 'memory_mb': memory_mb,
-                'grader_pid': os.getpid(), 'cpu_seconds': int(deadline - time.monotonic()) + CPU_MARGIN,
+                'cpu_seconds': int(deadline - time.monotonic()) + CPU_MARGIN,
                 'timeout_check': timeout_check, 'output_cap': int(settings['output_cap_kb']) * 1024,
                 'student_modules': STUDENT_MODULES,
                 'broken': broken, 'hidden_modules': hidden_modules,
                 'jobs': [{k: j[k] for k in ('id', 'kind', 'functions', 'notebook', 'setup', 'cell', 'label',
                                            'inject', 'check') if k in j} for j in pending]}
-        spec_path = ws / '_grading' / 'jobs.json'
+        spec_path = _spec_path(ws)
         spec_path.write_text(json.dumps(spec), encoding='utf-8')
         r, w = os.pipe()
         env[TOKEN_VAR] = RUN_ID + secrets.token_hex(8)
         try:
-            proc = subprocess.Popen([python, '-I', str(ws / '_grading' / 'runner.py'), str(spec_path), str(w)],
+            # the grader's pid last: the runner exits with it (a replay by hand gives none)
+            proc = subprocess.Popen([python, '-I', str(ws / '_grading' / 'runner.py'), str(spec_path), str(w),
+                                     str(os.getpid())],
                                     cwd=ws, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, pass_fds=(w,), start_new_session=True)
         finally:

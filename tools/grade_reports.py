@@ -3,11 +3,15 @@ CSV, the JSON with every check, and one feedback file per student."""
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 
 def fmt(x):
     return ('%.2f' % x).rstrip('0').rstrip('.')
+
+
+TODO_LEFT = 'replace this TODO block with your code'   # the message of a TODO block as handed out
 
 
 def feedback_text(g, parts):
@@ -29,7 +33,7 @@ def feedback_text(g, parts):
         lines.append('%-*s  %6s  %6s  %s' % (width, p['name'], fmt(got), fmt(p['points']), status))
     lines.append('%-*s  %6s  %6s' % (width, 'total', fmt(g['total']), fmt(g['max'])))
     failed = [p for p in parts if g['scores'][p['name']] < p['points']]
-    out, imports = [], {}
+    out, imports, todos = [], {}, {}
     for p in failed:
         before = len(out)
         for j in p['jobs']:
@@ -40,9 +44,12 @@ def feedback_text(g, parts):
             if reason.startswith('could not import'):   # said once, for all the parts it sinks
                 imports.setdefault(reason, []).append(p['name'])
                 continue
+            if reason.startswith('NotImplementedError') and TODO_LEFT in reason:   # the same: once per block
+                todos.setdefault(reason, []).append(p['name'])
+                continue
             where = ' (%s)' % j['label'] if j.get('label') else ''
             out.append('- %s, %s%s: %s' % (p['name'], j['name'], where, reason))
-        if len(out) == before:   # it failed only on an import, said above: nothing to add
+        if len(out) == before:   # it failed only on an import or a TODO block, said above: nothing to add
             continue
         again = [g['checks'][j['id']] for j in p['retry_jobs'] if g['checks'].get(j['id'])]
         tried = [r for r in again if not r.get('reason', '').startswith('not run')]   # no time left: not tried
@@ -60,8 +67,8 @@ def feedback_text(g, parts):
         if inner:
             out.append('  this part also runs the code of %s, which failed too: fix %s first'
                        % (', '.join(inner), 'that' if len(inner) == 1 else 'those'))
-    for reason, names in imports.items():
-        out.insert(0, '- %s: %s' % (', '.join(dict.fromkeys(names)), reason))
+    out[:0] = ['- %s: %s' % (', '.join(dict.fromkeys(names)), reason)
+               for reason, names in list(imports.items()) + list(todos.items())]
     if out:
         lines += ['', 'Failed checks:'] + out
     # an import failure is in the notes too (for the CSV): said above already
@@ -83,16 +90,28 @@ def review_text(grades):
     return '\n'.join(lines) + '\n'
 
 
+def fenced(text):
+    """A student's answer as a code block, shown as written: its headings,
+    fences or HTML cannot pass for another student's entry or end the block
+    (the fence is longer than any run of backticks in it)."""
+    runs = [len(r) for r in re.findall(r'`+', text)]
+    fence = '`' * max(3, max(runs, default=0) + 1)
+    return '%stext\n%s\n%s' % (fence, text.strip('\n'), fence)
+
+
 def answers_text(grades, models=None):
     """Every student's answers to the inline questions, question by question
     (for the instructor to mark by hand), each question with its model answer
     from `models` ({(notebook, question): text}) when there is one."""
+    from grade_submissions import NOTEBOOKS
     models = models or {}
     order = list(models)     # (notebook, question) in the order they come
     for g in grades:
         for a in g.get('answers') or []:      # (none in the records of older runs)
             if (a['notebook'], a['question']) not in order:
                 order.append((a['notebook'], a['question']))
+    rank = [Path(n).name for n in NOTEBOOKS]  # the assignment's order: the RNN notebook first
+    order.sort(key=lambda k: rank.index(k[0]) if k[0] in rank else len(rank))
     lines = ['# Inline answers', '',
              'For the instructor: the answers %d submissions give to the notebooks\' inline questions, '
              'to read and mark by hand (the grades in the CSV do not count them).' % len(grades)]
@@ -103,7 +122,7 @@ def answers_text(grades, models=None):
         for g in grades:
             got = [a['answer'] for a in g.get('answers') or [] if (a['notebook'], a['question']) == (nb, q)]
             missing = any(n.startswith(nb + ' ') or n.startswith(nb + ':') for n in g.get('answer_notes') or [])
-            text = (got[0] or '*(not answered)*' if got else
+            text = (fenced(got[0]) if got and got[0] else '*(not answered)*' if got else
                     '*(notebook not handed in, or not readable)*' if missing else '*(no answer cell in the notebook)*')
             lines += ['', '### %s' % g['student'], '', text]
     noted = [g for g in grades if g.get('answer_notes')]
@@ -227,9 +246,13 @@ def check_out(out, names, mode, parts):
     old_parts, now = json.loads(json_path.read_text(encoding='utf-8'))['parts'], parts_summary(parts)
     # what an older grader did not record (partial, uses) is not held against it
     if len(old_parts) != len(now) or any(a.get(k, b[k]) != b[k] for a, b in zip(old_parts, now) for k in b):
-        changed = sorted({k for a, b in zip(old_parts, now) for k in b if a.get(k, b[k]) != b[k]}) \
-            if len(old_parts) == len(now) else ['the parts']
-        return ('cannot merge into %s: it was graded with another config than this one (%s differ), so one '
+        if len(old_parts) == len(now):
+            diffs = ['%s of %s' % (k, b['name']) + (' (%s then, %s now)' % (fmt(a[k]), fmt(b[k])) if k == 'points' else '')
+                     for a, b in zip(old_parts, now) for k in b if a.get(k, b[k]) != b[k]]
+            what = ', '.join(diffs[:4]) + (', ...' if len(diffs) > 4 else '')
+        else:
+            what = 'the parts: %d then, %d now' % (len(old_parts), len(now))
+        return ('cannot merge into %s: it was graded with another config than this one (%s), so one '
                 'file would mix two ways of scoring; grade everyone again (--replace) or use another --out'
-                % (out, ', '.join(changed))), []
+                % (out, what)), []
     return None, [earlier[n] for n in others]

@@ -109,6 +109,18 @@ def _locate(names, rel):
     return None, False
 
 
+def _copies(names, rel):
+    """The folders (in a zip's member names) that hold a copy of `rel`, for a
+    note: 'attempt1, final'; '.' for the top."""
+    norm = [n.replace('\\', '/') for n in names if '__MACOSX' not in n]
+    hits = [m for m in norm if m == rel or m.endswith('/' + rel)]
+    if len(hits) < 2:   # copies by the file's name alone
+        name = rel.rsplit('/', 1)[-1]
+        hits, rel = [m for m in norm if m.rsplit('/', 1)[-1] == name], name
+    shown = sorted(m[:-len(rel)].rstrip('/') or '.' for m in hits)
+    return ', '.join(shown[:5]) + (', ...' if len(shown) > 5 else '')
+
+
 def _walk(folder, limit=5000):
     """Relative paths of the files under folder (no symlinks), at most limit."""
     out, todo = [], [folder]
@@ -143,7 +155,8 @@ def read_submission(path, student_files, optional=(), max_bytes=MAX_FILE_BYTES):
                         files[rel] = None
                         if member is None and rel in optional:
                             continue
-                        notes.append('%s: %s in %s' % (rel, 'several copies' if member else 'not found', path.name))
+                        notes.append('%s: %s in %s' % (rel, 'several copies (%s)' % _copies(list(infos), rel)
+                                                       if member else 'not found', path.name))
                         continue
                     if elsewhere:
                         notes.append(_ELSEWHERE % (rel, member.replace('\\', '/'), path.name, rel))
