@@ -132,12 +132,15 @@ total_size() {  # the archive's full size, read from the response headers saved 
     END { if (cr != "") printf "%.0f\n", cr; else if (cl != "") printf "%.0f\n", cl }' "$WORK/headers"
 }
 show_progress() {  # runs in the background during the download
-  local now total n=0
+  local now total n=0 last=-1 still=0 wait=""
   while sleep 0.5 >/dev/null 2>&1; do  # (so that a leftover sleep holds no output pipe open)
     now=$(size_of "$PART"); total=$(total_size); n=$((n + 1))
+    if ((now == last)); then still=$((still + 1)); else still=0; last=$now; fi
+    # a server that stops sending: say so (the downloader gives up after 60 s, then tries again)
+    wait=""; if ((still >= 10)); then wait=" (no data for $((still / 2)) s; after 60 s it is tried again, 3 times)"; fi
     if [[ -n $total ]] && ((total > 0)); then total=" of $(mb "$total") ($((now * 100 / total))%)"; fi
-    if [[ -t 2 ]]; then printf '\r  %s%s   ' "$(mb "$now")" "$total" >&2
-    elif ((n % 20 == 0)); then printf '  %s%s\n' "$(mb "$now")" "$total" >&2; fi
+    if [[ -t 2 ]]; then printf '\r  %s%s%s   ' "$(mb "$now")" "$total" "$wait" >&2
+    elif ((n % 20 == 0)); then printf '  %s%s%s\n' "$(mb "$now")" "$total" "$wait" >&2; fi
   done
 }
 
@@ -160,7 +163,7 @@ download() {  # fetch $URL into $PART (resuming it if present), then rename it t
         --speed-limit 1000 --speed-time 60 --continue-at - --dump-header "$WORK/headers" \
         --write-out '%{http_code}' --output "$PART" "$URL" >"$WORK/code" &
     else
-      wget --continue --tries=3 --waitretry=5 --connect-timeout=30 --read-timeout=60 \
+      wget --continue --tries=4 --waitretry=5 --connect-timeout=30 --read-timeout=60 \
         --no-verbose --server-response --output-file="$WORK/headers" \
         --output-document="$PART" "$URL" &
     fi

@@ -112,6 +112,7 @@ class CaptioningSolver:
         self.loss_history = []
         self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
         self._undo = None
+        self._said_dtype = False
         # What _step must copy to be able to go back after a bad update. sgd
         # changes w in place, the other rules of optim.py return new arrays
         # (their state too), and a rule of one's own, or an edited optim.py,
@@ -129,10 +130,13 @@ class CaptioningSolver:
         return self.num_epochs * self.iterations_per_epoch
 
     def _step(self):
-        """One gradient update on a random minibatch."""
+        """One gradient update on a random minibatch, then the iteration count
+        (and at the end of an epoch the learning-rate decay). Interrupted half-way
+        (Ctrl-C), it puts everything back as it was before the step."""
         captions, features, _ = sample_coco_minibatch(self.data, batch_size=self.batch_size,
                                                       split='train')
         loss, grads = self.model.loss(features, captions)
+        self._check_grads(grads)
         if not np.isfinite(loss):
             self._stop_on_bad_loss(loss)
         # what the next step needs to go back here, should this update break the model
@@ -141,13 +145,58 @@ class CaptioningSolver:
         state = {p: {k: v.copy() if copy_s and isinstance(v, np.ndarray) else v
                      for k, v in cfg.items()} for p, cfg in self.optim_configs.items()}
         self._undo = (self.iteration, self.epoch, params, state)
-        self.loss_history.append(float(loss))
-        old = dict(self.model.params), {p: dict(cfg) for p, cfg in self.optim_configs.items()}
+        try:
+            self.loss_history.append(float(loss))
+            old = dict(self.model.params), {p: dict(cfg) for p, cfg in self.optim_configs.items()}
+            for p, w in self.model.params.items():
+                next_w, self.optim_configs[p] = self.update_rule(w, grads[p], self.optim_configs[p])
+                self.model.params[p] = next_w
+            if self._copy_params is None or self._copy_state is None:
+                self._learn_what_the_rule_changes(*old, params, state)
+            self.iteration += 1
+            if self.iteration % self.iterations_per_epoch == 0:
+                self.epoch += 1
+                for cfg in self.optim_configs.values():
+                    if 'learning_rate' in cfg:
+                        cfg['learning_rate'] *= self.lr_decay
+        except BaseException:
+            self._go_back()
+            raise
+
+    def _go_back(self):
+        """Put the parameters, the optimizer state, the counts and the loss
+        history back to before the last step."""
+        self.iteration, self.epoch, params, self.optim_configs = self._undo
+        self.model.params.update(params)
+        self.loss_history = self.loss_history[:self.iteration]
+        self._undo = None
+
+    def _check_grads(self, grads):
+        """model.loss must give one gradient per parameter, of its shape; a
+        gradient of another float type than its parameter is said once (the
+        update would silently change the parameter's type)."""
+        if not isinstance(grads, dict) or set(grads) != set(self.model.params):
+            if not isinstance(grads, dict):
+                raise ValueError('model.loss must return (loss, grads) with grads a dict keyed like '
+                                 'model.params; grads is a %s' % type(grads).__name__)
+            missing, extra = sorted(set(self.model.params) - set(grads)), sorted(set(grads) - set(self.model.params))
+            raise ValueError('model.loss returned grads with %s: grads must have exactly the keys of '
+                             'model.params (%s)' % (' and '.join(
+                                 part for part in ('no %s' % ', '.join(missing) if missing else '',
+                                                   'keys that are not parameters: %s' % ', '.join(extra)
+                                                   if extra else '') if part),
+                                 ', '.join(sorted(self.model.params))))
         for p, w in self.model.params.items():
-            next_w, self.optim_configs[p] = self.update_rule(w, grads[p], self.optim_configs[p])
-            self.model.params[p] = next_w
-        if self._copy_params is None or self._copy_state is None:
-            self._learn_what_the_rule_changes(*old, params, state)
+            g = np.asarray(grads[p])
+            if g.shape != np.shape(w):
+                raise ValueError('model.loss returned grads[%r] of shape %s; it must have the shape of '
+                                 'the parameter, %s' % (p, g.shape, np.shape(w)))
+            if not self._said_dtype and g.dtype != np.asarray(w).dtype:
+                self._said_dtype = True
+                print('Note: grads[%r] is %s while the parameter is %s: some array in the loss is made '
+                      'without dtype (np.zeros(shape) is float64; use dtype=x.dtype). The update makes the '
+                      'parameter %s too, and float64 makes training about twice as slow.'
+                      % (p, g.dtype, np.asarray(w).dtype, np.result_type(g.dtype, np.asarray(w).dtype)))
 
     def _learn_what_the_rule_changes(self, old_params, old_state, params, state):
         """After an update made with everything copied: whether the rule
@@ -180,10 +229,7 @@ class CaptioningSolver:
                 'model or the data give it, not the learning rate. Check the features and '
                 'the parameters for NaN or huge values.' % (loss, self.iteration + 1))
         bad = self.iteration + 1
-        self.iteration, self.epoch, params, self.optim_configs = self._undo
-        self.model.params.update(params)
-        self.loss_history = self.loss_history[:self.iteration]
-        self._undo = None
+        self._go_back()
         lr = next(iter(self.optim_configs.values()), {}).get('learning_rate')
         saved = ''
         if self.checkpoint_path:
@@ -227,14 +273,8 @@ class CaptioningSolver:
         while self.iteration < end:
             t = self.iteration - start  # counted from this run's start, as printed
             self._step()
-            self.iteration += 1
             if self.verbose and t % self.print_every == 0:
                 print('(Iteration %d / %d) loss: %f' % (t + 1, n, self.loss_history[-1]))
-            if self.iteration % self.iterations_per_epoch == 0:
-                self.epoch += 1
-                for cfg in self.optim_configs.values():
-                    if 'learning_rate' in cfg:
-                        cfg['learning_rate'] *= self.lr_decay
             if self.iteration == end and not all(np.isfinite(w).all() for w in self.model.params.values()):
                 self._stop_on_bad_loss(None)
             if self.checkpoint_path and (self.iteration % every == 0 or self.iteration == end):

@@ -163,10 +163,19 @@ def _sample_hint(captions, expected, hint):
     if (captions[:, 0] == start).any():
         return ('column 0 must hold the first generated word: <START> is fed in, '
                 'it is not part of the result.')
-    after = np.cumsum(expected == end, axis=1) - (expected == end) > 0   # positions after the first <END>
+    ends = np.cumsum(expected == end, axis=1)
+    after = ends - (expected == end) > 0          # positions after the first <END>
+    first_end = (ends == 1) & (expected == end)   # the first <END> of each caption
+    before = ~after & ~first_end
     if np.array_equal(np.where(after, 0, captions), np.where(after, 0, expected)):
         return ('the words up to <END> are right; after a caption\'s <END> every position must '
                 'hold <NULL> (%d).' % null)
+    if (first_end.any() and np.array_equal(captions[before], expected[before])
+            and (captions[first_end] != end).all()):
+        return ('the words before <END> are right, but where a caption ends there is %s instead of '
+                '<END> (%d): <END> is the last word of a caption, write it before the <NULL>s.'
+                % (' / '.join(sorted({'<NULL> (%d)' % null if w == null else 'word %d' % w
+                                      for w in captions[first_end].tolist()})), end))
     return hint
 
 

@@ -60,6 +60,8 @@ def _repair(base_dir):
     base_dir = Path(base_dir).resolve()
     if base_dir == OFFLINE_DIR.resolve():
         return 'rebuild the offline set with `%s --force`' % BUILD_COMMAND
+    if (base_dir / 'BUILD_INFO.json').is_file():    # an offline set built in a folder of one's own
+        return 'rebuild the offline set there with `python -m cs231n.offline_data %s --force`' % base_dir
     if base_dir == BASE_DIR.resolve():
         return 'fetch it again with `%s --force` (the damaged copy is moved aside)' % FETCH_COMMAND
     return ('replace it with a good copy (`%s` fetches the official data into %s)'
@@ -90,9 +92,13 @@ def _read_h5(path, keys=None, fix=None, others=False):
                            'it, %s.' % (path, str(e).splitlines()[0] if str(e) else type(e).__name__, fix)) from None
 
 
-def _read_lines(path):
-    with open(path, encoding='utf-8') as f:
-        return [line.strip() for line in f if line.strip()]
+def _read_lines(path, fix):
+    try:
+        with open(path, encoding='utf-8') as f:
+            return [line.strip() for line in f if line.strip()]
+    except UnicodeDecodeError as e:
+        raise DatasetError('%s is not a text file of one image per line (byte %d is not UTF-8 text): it is '
+                           'damaged or not the right file. To fix it, %s.' % (path, e.start, fix)) from None
 
 
 def _resolve_local(base_dir, entries):
@@ -122,6 +128,11 @@ def default_base_dir(pca_features=True, announce=True):
     where the official assignment puts it), else the offline set."""
     env = os.environ.get(ENV_VAR)
     if env:
+        if not Path(env).is_dir():
+            raise FileNotFoundError(
+                '$%s is %s, which is not a folder: set it to the folder that holds %s (the real COCO data '
+                'comes from `%s`), or unset it to use the default dataset.'
+                % (ENV_VAR, env, CAPTIONS_FILE, FETCH_COMMAND))
         if announce:
             print('Loading the dataset at %s (from $%s)' % (env, ENV_VAR))
         return Path(env)
@@ -159,8 +170,11 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
     val_urls, and, when the folder lists local images, train_images and
     val_images (absolute paths).
     """
+    what = 'base_dir'
     if base_dir is None:
         base_dir = default_base_dir(pca_features)
+        if os.environ.get(ENV_VAR):
+            what = '$%s' % ENV_VAR
     base_dir = Path(base_dir)
     cmd = BUILD_COMMAND if base_dir.resolve() == OFFLINE_DIR.resolve() else FETCH_COMMAND
     known = base_dir.resolve() in {d.resolve() for d in (BASE_DIR, COURSE_DIR, OFFLINE_DIR)}
@@ -177,9 +191,10 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
         inside = sorted(d.name for d in base_dir.iterdir()
                         if d.is_dir() and not missing_files(d, pca_features))
         raise FileNotFoundError(
-            '%s (base_dir) holds none of the dataset\'s files (%s, ...).%s' % (
-                base_dir, CAPTIONS_FILE, ' Its folder %s holds a complete dataset: load_coco_data(%r).' % (
-                    ' and '.join(inside), str(base_dir / inside[0])) if inside else
+            '%s (%s) holds none of the dataset\'s files (%s, ...).%s' % (
+                base_dir, what, CAPTIONS_FILE, ' Its folder %s holds a complete dataset: %s.' % (
+                    ' and '.join(inside), 'load_coco_data(%r)' % str(base_dir / inside[0]) if what == 'base_dir'
+                    else 'set %s=%s' % (ENV_VAR, base_dir / inside[0])) if inside else
                 ' Give the folder that holds them; the real COCO data comes from `%s`.' % FETCH_COMMAND))
     if missing:
         raise FileNotFoundError(
@@ -202,10 +217,10 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True):
                            % (base_dir / VOCAB_FILE, type(e).__name__, e, fix)) from None
 
     for split in ('train', 'val'):
-        data['%s_urls' % split] = _resolve_local(base_dir, _read_lines(base_dir / ('%s2014_urls.txt' % split)))
+        data['%s_urls' % split] = _resolve_local(base_dir, _read_lines(base_dir / ('%s2014_urls.txt' % split), fix))
         images = base_dir / ('%s2014_images.txt' % split)
         if images.is_file():
-            data['%s_images' % split] = _resolve_local(base_dir, _read_lines(images))
+            data['%s_images' % split] = _resolve_local(base_dir, _read_lines(images, fix))
 
     try:
         _validate(data, base_dir, pca_features)
@@ -342,6 +357,9 @@ def sample_coco_minibatch(data, batch_size=100, split='train'):
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError('sample_coco_minibatch: batch_size must be an integer >= 1; got %r' % (batch_size,))
     n = data['%s_captions' % split].shape[0]
+    if n == 0:
+        raise ValueError("sample_coco_minibatch: data['%s_captions'] holds no captions, so there is nothing "
+                         "to sample: load the data again (load_coco_data) or give another split" % split)
     pick = np.random.choice(n, batch_size)
     captions = data['%s_captions' % split][pick]
     image_idxs = data['%s_image_idxs' % split][pick]

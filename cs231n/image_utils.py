@@ -84,7 +84,9 @@ def image_from_url(url, timeout=TIMEOUT):
         else:
             path = urllib.parse.unquote(urllib.parse.urlparse(url).path) if scheme == 'file' else url
             with open(os.path.expanduser(path), 'rb') as f:
-                raw = f.read()
+                raw = f.read(MAX_BYTES + 1)
+            if len(raw) > MAX_BYTES:
+                raise ValueError('larger than %d MB: not read' % (MAX_BYTES // 2**20))
         return _decode(raw, url)
     except urllib.error.HTTPError as e:
         _warn('%s: HTTP error %d (%s)' % (url, e.code, e.reason))

@@ -71,6 +71,9 @@ class CaptionExplorer:
                              'CaptioningRNN.from_checkpoint(path)' % type(model).__name__)
         if split not in ('train', 'val') or '%s_features' % split not in data:
             raise ValueError("split must be 'train' or 'val' (a split of data); got %r" % (split,))
+        if data['%s_features' % split].shape[0] == 0:
+            raise ValueError('the %s split of data has no images: give split=%r, or load data with '
+                             'images in it' % (split, 'train' if split == 'val' else 'val'))
         if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) \
                 or not 1 <= max_length <= MAX_LENGTH:
             raise ValueError('max_length must be a whole number from 1 to %d (words per caption); got %r'
@@ -93,6 +96,11 @@ class CaptionExplorer:
         self._images = {}      # (split, index) -> (png bytes, note)
 
     # ---------------------------------------------------------------- logic
+    def splits(self):
+        """The splits of the data that have images, 'train' then 'val'."""
+        return [s for s in ('train', 'val') if '%s_features' % s in self.data
+                and self.data['%s_features' % s].shape[0] > 0]
+
     def num_images(self, split=None):
         """The number of images of a split (default: the current one)."""
         return self.data['%s_features' % (split or self.split)].shape[0]
@@ -126,6 +134,12 @@ class CaptionExplorer:
         strategy = strategy or self.strategy
         if strategy not in STRATEGIES:
             raise ValueError('strategy must be one of %s, got %r' % (', '.join(STRATEGIES), strategy))
+        if split not in self.splits():
+            raise ValueError('split must be one of %s (the splits of data with images); got %r'
+                             % (', '.join(map(repr, self.splits())), split))
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise ValueError('image index must be a whole number (a row of data[\'%s_features\']); got %r'
+                             % (split, index))
         n = self.num_images(split)
         if not 0 <= index < n:
             raise ValueError('image index %d is out of range for the %s split (0 to %d)' % (index, split, n - 1))
@@ -213,7 +227,7 @@ class CaptionExplorer:
             return self._ui['root']
         import ipywidgets as w
         ui = {}
-        ui['split'] = w.Dropdown(options=['train', 'val'], value=self.split, description='Split')
+        ui['split'] = w.Dropdown(options=self.splits(), value=self.split, description='Split')
         ui['index'] = w.IntSlider(value=self.index, min=0, max=self.num_images() - 1, description='Image',
                                   continuous_update=False)
         ui['random'] = w.Button(description='Random image')

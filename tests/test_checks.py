@@ -137,6 +137,7 @@ EXPECTED = np.array([[3, 7, 5, 2, 0, 0], [7, 5, 2, 0, 0, 0], [5, 3, 4, 4, 4, 5]]
 @pytest.mark.parametrize('wrong, hint', [
     (lambda c: np.where(c == 0, 4, c), "after a caption's <END> every position must hold <NULL> (0)"),
     (lambda c: np.hstack([np.ones((3, 1), int), c[:, :-1]]), 'column 0 must hold the first generated word'),
+    (lambda c: np.where(c == 2, 0, c), 'there is <NULL> (0) instead of <END> (2)'),
     (lambda c: c[:, ::-1], 'the given hint'),
     (lambda c: c[:, :-1], 'sample returned shape (3, 5), expected (N, max_length) = (3, 6)'),
 ])

@@ -297,3 +297,37 @@ def test_decode_captions_of_ragged_or_empty_input():
     with pytest.raises(ValueError, match=r'rows of different lengths: pad them with <NULL> \(0\)'):
         decode_captions([[1, 3, 4, 2], [1, 4]], words)
     assert decode_captions([], words) == '' and decode_captions(np.zeros((2, 0), int), words) == ['', '']
+
+
+def test_a_wrong_cs231n_coco_dir_is_blamed_not_base_dir(tmp_path, copy_of_mini, monkeypatch):
+    monkeypatch.setenv('CS231N_COCO_DIR', str(tmp_path / 'nowhere'))
+    with pytest.raises(FileNotFoundError, match=r'^\$CS231N_COCO_DIR is .*nowhere, which is not a folder: set it '
+                                                r'to the folder that holds coco2014_captions.h5 .*or unset it'):
+        load_coco_data()
+    monkeypatch.setenv('CS231N_COCO_DIR', str(copy_of_mini.parent))   # one folder too high
+    with pytest.raises(FileNotFoundError, match=r"\(\$CS231N_COCO_DIR\) holds none of the dataset's files .*"
+                                                r"holds a complete dataset: set CS231N_COCO_DIR=%s\.$"
+                                                % re.escape(str(copy_of_mini))):
+        load_coco_data()
+
+
+def test_a_url_list_that_is_not_text_names_the_file(copy_of_mini):
+    (copy_of_mini / 'val2014_urls.txt').write_bytes(b'http://a/1.jpg\n\xff\xfe\x00\x89PNG\n')
+    with pytest.raises(DatasetError, match=r'val2014_urls.txt is not a text file of one image per line '
+                                           r'\(byte 15 is not UTF-8 text\).*To fix it, replace it with a good copy'):
+        load_coco_data(copy_of_mini)
+
+
+def test_a_damaged_offline_set_in_a_folder_of_ones_own_is_to_be_rebuilt_there(copy_of_mini):
+    (copy_of_mini / 'BUILD_INFO.json').write_text('{}')
+    (copy_of_mini / 'coco2014_vocab.json').write_text('{bad')
+    with pytest.raises(DatasetError, match=r'To fix it, rebuild the offline set there with `python -m '
+                                           r'cs231n.offline_data %s --force`' % re.escape(str(copy_of_mini.resolve()))):
+        load_coco_data(copy_of_mini)
+
+
+def test_an_empty_split_is_said_when_sampling(coco_mini_data):
+    data = dict(coco_mini_data, val_captions=coco_mini_data['val_captions'][:0],
+                val_image_idxs=coco_mini_data['val_image_idxs'][:0])
+    with pytest.raises(ValueError, match=r"sample_coco_minibatch: data\['val_captions'\] holds no captions"):
+        sample_coco_minibatch(data, batch_size=3, split='val')

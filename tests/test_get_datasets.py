@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -437,3 +438,26 @@ def test_help_and_unknown_argument(tmp_path):
     too_many = run("http://127.0.0.1:9/never", tmp_path, "--offline", "extra")
     assert too_many.returncode == 2 and "Usage:" in too_many.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_server_that_stops_sending_is_said_to(server, tmp_path):
+    """A stalled download is not a frozen script: the progress line says how
+    long no data came and what happens next."""
+    server.throttle = 30          # the first 64 KB, then nothing for 30 s
+    env = dict(os.environ, COCO_CAPTIONING_URL=server.url, CS231N_DATASETS_DIR=str(tmp_path / "data"),
+               NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+    env.pop("COCO_CAPTIONING_SHA256", None)
+    log = tmp_path / "stderr"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(["bash", str(SCRIPT)], env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 40
+        while "no data for" not in log.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    line = next(l for l in log.read_text().splitlines() if "no data for" in l)
+    assert re.fullmatch(r"  0\.1 MB of \d+\.\d MB \(\d+%\) \(no data for \d+ s; after 60 s it is tried "
+                        r"again, 3 times\)", line), line

@@ -205,3 +205,11 @@ def test_no_url_says_what_it_got(url, capsys):
     assert image_from_url(url) is None
     err = capsys.readouterr().err
     assert err == 'image_from_url: url must be a URL or a path (a str); got %r\n' % (url,)
+
+
+def test_a_local_file_larger_than_the_limit_is_not_read(monkeypatch, png, capsys):
+    monkeypatch.setattr(image_utils, 'MAX_BYTES', png.stat().st_size - 1)
+    assert image_from_url(str(png)) is None
+    assert capsys.readouterr().err == 'image_from_url: %s: larger than 0 MB: not read\n' % png
+    monkeypatch.setattr(image_utils, 'MAX_BYTES', png.stat().st_size)
+    assert image_from_url(str(png)).shape == (6, 8, 3)

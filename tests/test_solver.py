@@ -434,3 +434,93 @@ def test_what_a_rule_changes_in_place_is_found_out_and_undone(rule, monkeypatch)
         assert np.array_equal(w, params[p]), p
         for k, v in state[p].items():
             assert np.array_equal(solver.optim_configs[p][k], v), (p, k)
+
+
+@pytest.mark.parametrize('rule', ['adam', 'sgd'])
+@pytest.mark.parametrize('at', [0, 3, 7])   # interrupted at the update of the at-th parameter
+def test_an_interrupted_step_leaves_the_run_as_it_was_before_it(monkeypatch, rule, at):
+    """Ctrl-C in the middle of an update (some parameters updated, others
+    not) puts everything back: parameters, optimizer state, counts, history;
+    training on then gives the run an uninterrupted solver gives."""
+    from cs231n import captioning_solver
+    real = getattr(captioning_solver.optim, rule)
+    model, data = tiny_setup()
+    solver = CaptioningSolver(model, data, update_rule=rule, optim_config={'learning_rate': 1e-2},
+                              lr_decay=0.5, batch_size=10, num_epochs=1, verbose=False)
+    solver.train()                                     # 4 iterations: one epoch, lr decayed once
+    before = ({p: w.copy() for p, w in model.params.items()},
+              {p: {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in c.items()}
+               for p, c in solver.optim_configs.items()},
+              solver.iteration, solver.epoch, list(solver.loss_history))
+    calls = []
+
+    def interrupted(w, dw, config):
+        calls.append(1)
+        if len(calls) == at + 1:
+            raise KeyboardInterrupt
+        return real(w, dw, config)
+    solver.update_rule = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        solver.train()
+    params, state, iteration, epoch, history = before
+    assert (solver.iteration, solver.epoch, solver.loss_history) == (iteration, epoch, history)
+    for p, w in model.params.items():
+        assert np.array_equal(w, params[p]), p
+        assert solver.optim_configs[p].keys() == state[p].keys()
+        for k, v in state[p].items():
+            assert np.array_equal(solver.optim_configs[p][k], v), (p, k)
+
+
+def test_an_interrupt_at_the_end_of_an_epoch_does_not_decay_the_learning_rate_twice(monkeypatch):
+    model, data = tiny_setup()
+    solver = CaptioningSolver(model, data, update_rule='sgd', optim_config={'learning_rate': 0.1},
+                              lr_decay=0.5, batch_size=10, num_epochs=1, verbose=False)
+    solver.train()
+    seen = []
+
+    class Stop(float):   # a decay factor that stops the run while the learning rates are decayed
+        def __rmul__(self, other):
+            seen.append(other)
+            if len(seen) == 3:
+                raise KeyboardInterrupt
+            return other * float(self)
+    solver.lr_decay = Stop(0.5)
+    solver.num_epochs = 1
+    with pytest.raises(KeyboardInterrupt):
+        solver.train()
+    assert solver.iteration == 7 and solver.epoch == 1   # the 8th step, which ends epoch 2, undone
+    assert len(seen) == 3 and len(solver.loss_history) == 7
+    assert all(c['learning_rate'] == 0.05 for c in solver.optim_configs.values())
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda g: {k if k != 'Wx' else 'dWx': v for k, v in g.items()},
+     r'grads with no Wx and keys that are not parameters: dWx: grads must have exactly the keys'),
+    (lambda g: {k: v for k, v in g.items() if k != 'b_vocab'}, r'grads with no b_vocab: '),
+    (lambda g: dict(g, W_proj=g['W_proj'].T), r"grads\['W_proj'\] of shape \(10, 8\); it must have the "
+                                               r"shape of the parameter, \(8, 10\)"),
+    (lambda g: list(g.values()), r'grads is a list'),
+])
+def test_grads_that_do_not_fit_the_parameters_are_named(change, message):
+    model, data = tiny_setup()
+    right = model.loss
+    model.loss = lambda f, c: (lambda l, g: (l, change(g)))(*right(f, c))
+    solver = CaptioningSolver(model, data, update_rule='adam', batch_size=10, num_epochs=1, verbose=False)
+    params = {p: w.copy() for p, w in model.params.items()}
+    with pytest.raises(ValueError, match=message):
+        solver.train()
+    assert solver.iteration == 0 and solver.loss_history == []
+    assert all(np.array_equal(w, params[p]) for p, w in model.params.items())
+
+
+def test_float64_gradients_of_a_float32_model_are_said_once(capsys):
+    model, data = tiny_setup()
+    right = model.loss
+    model.loss = lambda f, c: (lambda l, g: (l, dict(g, Wh=g['Wh'].astype(np.float64))))(*right(f, c))
+    CaptioningSolver(model, data, update_rule='adam', batch_size=10, num_epochs=2, verbose=False).train()
+    out = capsys.readouterr().out
+    assert out.count('Note:') == 1, out
+    assert "grads['Wh'] is float64 while the parameter is float32" in out and 'dtype=x.dtype' in out
+    right_model, _ = tiny_setup()
+    CaptioningSolver(right_model, data, update_rule='adam', batch_size=10, num_epochs=2, verbose=False).train()
+    assert capsys.readouterr().out == ''

@@ -179,3 +179,27 @@ def test_words_the_model_generated_are_all_shown(explorer):
     assert 'the model generated &lt;NULL&gt; and &lt;START&gt; before the end of its caption' in html
     ids[0, 1], ids[0, 3] = 6, 7                         # red blue circle square <END>: nothing to say
     assert 'before the end of its caption' not in explorer.render()
+
+
+def test_only_splits_with_images_are_offered(explorer):
+    model, data = explorer.model, explorer.data
+    only_train = {k: v for k, v in data.items() if not k.startswith('val_')}
+    ex = CaptionExplorer(model, only_train, split='train')
+    ex.widget()
+    assert list(ex._ui['split'].options) == ['train'] and ex.splits() == ['train']
+    with pytest.raises(ValueError, match=r"split must be one of 'train' \(the splits of data with images\); "
+                                         r"got 'val'"):
+        ex.caption_for(split='val')
+    empty_val = dict(data, val_features=data['val_features'][:0])
+    with pytest.raises(ValueError, match=r"the val split of data has no images: give split='train'"):
+        CaptionExplorer(model, empty_val, split='val')
+    ex = CaptionExplorer(model, empty_val, split='train')
+    assert ex.splits() == ['train']
+
+
+@pytest.mark.parametrize('index', [3.0, '3', None.__class__])
+def test_an_index_that_is_not_a_whole_number_is_refused(explorer, index):
+    with pytest.raises(ValueError, match=r"image index must be a whole number \(a row of "
+                                         r"data\['val_features'\]\); got "):
+        explorer.caption_for(index=index)
+    assert explorer.caption_for(index=np.int64(3))[0] == explorer.caption_for(index=3)[0]
