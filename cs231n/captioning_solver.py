@@ -112,7 +112,7 @@ class CaptioningSolver:
         self.loss_history = []
         self.optim_configs = {p: dict(self.optim_config) for p in self.model.params}
         self._undo = None
-        self._said_dtype = False
+        self._told_float_type = False
         # What _step must copy to be able to go back after a bad update. sgd
         # changes w in place, the other rules of optim.py return new arrays
         # (their state too), and a rule of one's own, or an edited optim.py,
@@ -191,8 +191,8 @@ class CaptioningSolver:
             if g.shape != np.shape(w):
                 raise ValueError('model.loss returned grads[%r] of shape %s; it must have the shape of '
                                  'the parameter, %s' % (p, g.shape, np.shape(w)))
-            if not self._said_dtype and g.dtype != np.asarray(w).dtype:
-                self._said_dtype = True
+            if not self._told_float_type and g.dtype != np.asarray(w).dtype:
+                self._told_float_type = True
                 print('Note: grads[%r] is %s while the parameter is %s: some array in the loss is made '
                       'without dtype (np.zeros(shape) is float64; use dtype=x.dtype). The update makes the '
                       'parameter %s too, and float64 makes training about twice as slow.'

@@ -343,7 +343,7 @@ loss, grads = model.loss(features, captions)
 expected_loss = 9.82445935443
 
 check('CaptioningRNN(lstm).loss', abs(loss - expected_loss), 1e-10,
-      "Hint: with cell_type='lstm' use lstm_forward / lstm_backward; the rest is as for the RNN: feed "
+      f"Your loss is {loss}, expected {expected_loss}. Hint: with cell_type='lstm' use lstm_forward / lstm_backward; the rest is as for the RNN: feed "
       "captions[:, :-1], predict captions[:, 1:], mask where the target is <NULL>.")
 
 # %% [markdown]
