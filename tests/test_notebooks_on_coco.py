@@ -1,7 +1,6 @@
 """Both notebooks run unchanged on the real COCO layout (the coco_mini fixture):
 executed headless with the data pointed there. Checks that hold only on the
 offline set must be skipped with a visible note, and no cell may fail."""
-import os
 from pathlib import Path
 
 import pytest

@@ -190,7 +190,7 @@ def test_a_top_level_region_is_dropped_and_restored():
     assert keys == ['f', 'h']
     assert '_twice' not in student and student.count('raise NotImplementedError') == 2
     assert 'def g(x):\n    return x\n\n\ndef h(x):' in student
-    regions = release.find_regions(TOP_LEVEL.splitlines(keepends=True), 'm.py')
+    release.find_regions(TOP_LEVEL.splitlines(keepends=True), 'm.py')   # the markers parse
     assert release.restore_text(student, TOP_LEVEL, 'm.py', dropped={1}) == TOP_LEVEL
     inside_class = TOP_LEVEL.replace('### BEGIN SOLUTION\n\n\ndef _twice(x):\n    return 2 * x\n### END SOLUTION',
                                      'class C:\n    ### BEGIN SOLUTION\n    def _twice(x):\n'

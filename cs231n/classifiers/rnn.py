@@ -390,7 +390,6 @@ class CaptioningRNN:
         image; a finished caption (<END>) stays in the beam unchanged."""
         N = features.shape[0]
         h, c = self._initial_state(features)
-        H = h.shape[1]
         h = np.repeat(h, K, axis=0)                                    # (N*K, H)
         c = np.repeat(c, K, axis=0)
         score = np.full((N, K), -np.inf)
