@@ -31,7 +31,12 @@ class CaptioningSolver:
 
     The model must have a dict `params` of arrays and a method
     `loss(features, captions) -> (loss, grads)` with grads keyed like params.
-    One epoch is max(num_train_captions // batch_size, 1) iterations.
+    One epoch is max(num_train_captions // batch_size, 1) iterations. grads
+    that miss a parameter or have another shape stop training with a
+    ValueError naming it; a gradient of another float type than its
+    parameter (float64 for a float32 model) is said once. A step interrupted
+    half-way (Ctrl-C) is undone whole: the model, the optimizer state and
+    loss_history are as after the last complete iteration.
 
     Checkpoints: with checkpoint_path set, train() saves the parameters, the
     optimizer state, the iteration count, the loss history and the random
