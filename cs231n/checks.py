@@ -99,6 +99,12 @@ def failure_message(name, err, tol, hint=''):
     return _remember_failure(name, message)
 
 
+def fail(name, message):
+    """Stop the check `name` with an AssertionError saying message (and,
+    as failure_message does, any earlier failure it may build on)."""
+    raise AssertionError(_remember_failure(name, '%s: %s' % (name, message)))
+
+
 def check_passed(name):
     """Forget an earlier failure of the function that `name` checks."""
     _FAILING.pop(_function(name), None)
@@ -177,6 +183,46 @@ def _sample_hint(captions, expected, hint):
                 % (' / '.join(sorted({'<NULL> (%d)' % null if w == null else 'word %d' % w
                                       for w in captions[first_end].tolist()})), end))
     return hint
+
+
+GATES = ('i', 'f', 'o', 'g')
+_ONE_GATE = {
+    'i': 'di = dc * g, then through its sigmoid: * i * (1 - i).',
+    'f': 'df = dc * prev_c, then through its sigmoid: * f * (1 - f).',
+    'o': 'do = dnext_h * tanh(next_c), then once through its sigmoid: * o * (1 - o).',
+    'g': 'dg = dc * i, then through the tanh: * (1 - g**2).',
+}
+
+
+def lstm_gate_hint(db_num, db, hint):
+    """The hint of lstm_step_backward's dx and dh checks, sharpened by db:
+    db is the gradient of the pre-activations summed over the minibatch, one
+    block of H per gate, so its blocks show which gates' gradients are wrong."""
+    db_num, db = np.asarray(db_num, dtype=np.float64), np.asarray(db)
+    if db.shape != db_num.shape or db.size % 4 or not np.issubdtype(db.dtype, np.number):
+        return hint
+    want, got = db_num.reshape(4, -1), db.reshape(4, -1).astype(np.float64)
+
+    def same(a, b):
+        return np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))) < 1e-7
+    wrong = [k for k in range(4) if not same(want[k], got[k])]
+    if not wrong:
+        return ('Hint: db is right, so are the gradients of the four gates: look at the products '
+                'after them, dx = da @ Wx.T and dprev_h = da @ Wh.T, with da (N, 4H) the gates\' '
+                'gradients side by side.')
+    found = [next((j for j in range(4) if same(want[j], got[k])), None) for k in range(4)]
+    if None not in found and sorted(found) == [0, 1, 2, 3]:
+        return ('Hint: your db holds the right gate gradients in another order, %s: put them side by '
+                'side as i, f, o, g, the order of the columns of Wx.' % ', '.join(GATES[j] for j in found))
+    names = [GATES[k] for k in wrong]
+    say = 'Hint: your db shows that the gradient of %s is wrong (%s right). ' % (
+        ', '.join(names), ', '.join(GATES[k] for k in range(4) if k not in wrong) or 'no gate')
+    if names == ['i', 'f', 'g']:
+        return say + ('With o right, dc is wrong: dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2), '
+                      'the derivative of tanh at next_c written with tanh(next_c), not with next_c.')
+    if len(names) == 1:
+        return say + _ONE_GATE[names[0]]
+    return say + hint.replace('Hint: ', '', 1)
 
 
 def switched_off(name):

@@ -152,6 +152,14 @@ def default_base_dir(pca_features=True, announce=True):
         'or set %s to a dataset folder.' % (BASE_DIR, OFFLINE_DIR, BUILD_COMMAND, FETCH_COMMAND, ENV_VAR))
 
 
+def is_offline_set(base_dir):
+    """Whether base_dir holds the offline set as built by default (4,000 +
+    500 images, seed 0), wherever it is: the notebooks' checks that hold only
+    on that set apply to it."""
+    from .offline_data import NUM_TRAIN, NUM_VAL, is_complete
+    return is_complete(base_dir, num_train=NUM_TRAIN, num_val=NUM_VAL, seed=0)
+
+
 def load_coco_data(base_dir=None, max_train=None, pca_features=True):
     """Load the captioning dataset into a dict of arrays.
 

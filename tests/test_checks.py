@@ -182,3 +182,53 @@ def test_model_gradient_check_passes_correct_losses_with_room(notebook, variant,
     notebook(cell)                                   # passes
     errors = notebook.ns['errors']
     assert len(errors) == 8 and max(errors.values()) < 1e-6 / 5, errors
+
+
+def _db_blocks(seed=0, H=6):
+    return np.random.RandomState(seed).randn(4 * H)
+
+
+@pytest.mark.parametrize('change, says', [
+    (lambda db: db.copy(), 'db is right, so are the gradients of the four gates: look at the products'),
+    (lambda db: db.reshape(4, -1)[[0, 1, 3, 2]].ravel(), 'the right gate gradients in another order, i, f, g, o'),
+    (lambda db: db * np.repeat([1, 1, 2, 1], 6), 'the gradient of o is wrong (i, f, g right). do = dnext_h'),
+    (lambda db: db * np.repeat([1, 1, 1, 3], 6), 'the gradient of g is wrong (i, f, o right). dg = dc * i'),
+    (lambda db: db * np.repeat([2, 3, 1, 4], 6), 'the gradient of i, f, g is wrong (o right). With o right, dc '
+                                                 'is wrong: dc = dnext_c + dnext_h * o * (1 - tanh(next_c)**2)'),
+    (lambda db: db * np.repeat([2, 3, 1.5, 4], 6), 'the gradient of i, f, o, g is wrong (no gate right). dc gets'),
+    (lambda db: db * np.repeat([2, 1, 3, 1], 6), 'the gradient of i, o is wrong (f, g right). dc gets'),
+    (lambda db: db[:-1], 'Hint: dc gets'),                 # another shape: the check of db says so
+])
+def test_the_lstm_step_backward_hint_names_the_wrong_gates_from_db(change, says):
+    db_num = _db_blocks()
+    hint = checks.lstm_gate_hint(db_num, change(db_num), 'Hint: dc gets the two paths.')
+    assert says in hint, hint
+
+
+def test_a_lstm_step_backward_whose_dc_misses_the_path_through_next_h_is_told_so():
+    """A real mistake, through the notebook's numerical db: dc = dnext_c only."""
+    from cs231n import rnn_layers
+    from cs231n.gradient_check import eval_numerical_gradient_array
+    rng = np.random.RandomState(231)
+    N, D, H = 4, 5, 6
+    x, prev_h, prev_c = rng.randn(N, D), rng.randn(N, H), rng.randn(N, H)
+    Wx, Wh, b = rng.randn(D, 4 * H), rng.randn(H, 4 * H), rng.randn(4 * H)
+    next_h, next_c, cache = rnn_layers.lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)
+    dnext_h, dnext_c = rng.randn(N, H), rng.randn(N, H)
+    db_num = (eval_numerical_gradient_array(lambda b: rnn_layers.lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)[0], b, dnext_h)
+              + eval_numerical_gradient_array(lambda b: rnn_layers.lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)[1], b, dnext_c))
+    db_right = rnn_layers.lstm_step_backward(dnext_h, dnext_c, cache)[-1]
+    assert 'db is right' in checks.lstm_gate_hint(db_num, db_right, '')
+    # the path through next_h left out of dc: as if dnext_h reached only o
+    db_o_only = rnn_layers.lstm_step_backward(dnext_h, np.zeros_like(dnext_c), cache)[-1].reshape(4, H)
+    db_c_only = rnn_layers.lstm_step_backward(np.zeros_like(dnext_h), dnext_c, cache)[-1].reshape(4, H)
+    wrong = np.concatenate([db_c_only[0], db_c_only[1], db_o_only[2], db_c_only[3]])
+    assert 'With o right, dc is wrong' in checks.lstm_gate_hint(db_num, wrong, '')
+
+
+def test_fail_stops_with_the_message_and_remembers_it():
+    checks.forget_failures()
+    with pytest.raises(AssertionError, match=r'^lstm_step_forward large inputs: numpy says'):
+        checks.fail('lstm_step_forward large inputs', 'numpy says "overflow"')
+    assert 'the check of lstm_step_forward' in checks.failure_message('lstm_step_backward dx', 1.0, 1e-7)
+    checks.forget_failures()

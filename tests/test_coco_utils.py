@@ -331,3 +331,17 @@ def test_an_empty_split_is_said_when_sampling(coco_mini_data):
                 val_image_idxs=coco_mini_data['val_image_idxs'][:0])
     with pytest.raises(ValueError, match=r"sample_coco_minibatch: data\['val_captions'\] holds no captions"):
         sample_coco_minibatch(data, batch_size=3, split='val')
+
+
+def test_the_offline_set_is_known_by_what_it_holds_wherever_it_is(copy_of_mini, tmp_path):
+    """The notebooks' offline-only checks apply to the default offline set,
+    also reached through a link or $CS231N_COCO_DIR, and to nothing else."""
+    from cs231n.coco_utils import OFFLINE_DIR, is_offline_set
+    from cs231n.offline_data import NUM_TRAIN, NUM_VAL, _build_params
+    assert not is_offline_set(copy_of_mini) and not is_offline_set(tmp_path / 'nowhere')
+    (copy_of_mini / 'BUILD_INFO.json').write_text(json.dumps(_build_params(NUM_TRAIN, NUM_VAL, 0)))
+    assert not is_offline_set(copy_of_mini)       # the marker alone is not the set
+    assert is_offline_set(OFFLINE_DIR), 'the offline set is built by scripts/setup.sh'
+    link = tmp_path / 'elsewhere'
+    link.symlink_to(OFFLINE_DIR, target_is_directory=True)
+    assert is_offline_set(link)

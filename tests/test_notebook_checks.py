@@ -61,3 +61,39 @@ def test_a_backward_pass_may_change_its_upstream_gradient(src, name, call):
     ns[name] = _halved(getattr(L, name))
     with pytest.raises(AssertionError, match=name):
         exec(cell, ns)                 # a wrong pass still fails
+
+
+def _with_sigmoid(sigmoid):
+    """lstm_step_forward with another sigmoid in its place."""
+    def step(x, prev_h, prev_c, Wx, Wh, b):
+        real = L.sigmoid
+        L.sigmoid = sigmoid
+        try:
+            return L.lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)
+        finally:
+            L.sigmoid = real
+    return step
+
+
+def _step_forward_cell():
+    cells = _cells('lstm_captioning.py')
+    return cells, next(c for c in cells if "check('lstm_step_forward next_c'" in c)
+
+
+def test_the_lstm_step_forward_cell_notes_an_overflowing_sigmoid_and_fails_a_nan_one(capsys):
+    import numpy as np
+    cells, cell = _step_forward_cell()
+    ns = _namespace(cells)
+    ns['lstm_step_forward'] = L.lstm_step_forward      # the given stable sigmoid: no note
+    exec(cell, ns)
+    out = capsys.readouterr().out
+    assert 'PASS lstm_step_forward large inputs: finite' in out and 'NOTE' not in out
+    ns['lstm_step_forward'] = _with_sigmoid(lambda a: 1 / (1 + np.exp(-a)))   # right values, warnings
+    exec(cell, ns)
+    out = capsys.readouterr().out
+    assert 'PASS lstm_step_forward large inputs' in out
+    assert 'NOTE: for large inputs numpy says "overflow encountered in exp"' in out
+    ns['lstm_step_forward'] = _with_sigmoid(lambda a: np.exp(a) / (1 + np.exp(a)))   # inf / inf
+    with pytest.raises(AssertionError, match=r'^lstm_step_forward large inputs: next_h or next_c is not '
+                                             r'finite for large inputs'):
+        exec(cell, ns)

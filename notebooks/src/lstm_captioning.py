@@ -31,7 +31,8 @@ from cs231n.gradient_check import (eval_numerical_gradient, eval_numerical_gradi
 from cs231n.rnn_layers import *
 from cs231n.captioning_solver import CaptioningSolver
 from cs231n.classifiers.rnn import CaptioningRNN
-from cs231n.checks import check_tiny_sample, check_shape, ShapeMismatch, failure_message, check_passed
+from cs231n.checks import (check_tiny_sample, check_shape, ShapeMismatch, failure_message, check_passed,
+                           fail, lstm_gate_hint)
 from cs231n.coco_utils import load_coco_data, sample_coco_minibatch, decode_captions
 from cs231n.image_utils import image_from_url, dataset_image
 
@@ -71,8 +72,8 @@ def check(name, err, tol, hint=''):
 data = load_coco_data(pca_features=True)
 
 # A few checks below hold only on the offline set; on other data they are skipped with a note.
-from cs231n.coco_utils import default_base_dir, OFFLINE_DIR
-ON_OFFLINE_SET = default_base_dir(announce=False).resolve() == OFFLINE_DIR.resolve()
+from cs231n.coco_utils import default_base_dir, is_offline_set
+ON_OFFLINE_SET = is_offline_set(default_base_dir(announce=False))
 
 for k, v in data.items():
     if isinstance(v, np.ndarray):
@@ -131,9 +132,28 @@ expected_next_c = np.asarray([
     [ 0.66382255,  0.76674007,  0.87195994,  0.97902709,  1.08751345],
     [ 0.74192008,  0.90592151,  1.07717006,  1.25120233,  1.42395676]])
 
-hint = 'Hint: the gate order is i, f, o, g; only g uses tanh.'
-check('lstm_step_forward next_h', rel_error(expected_next_h, next_h), 1e-8, hint)
-check('lstm_step_forward next_c', rel_error(expected_next_c, next_c), 1e-8, hint)
+check('lstm_step_forward next_c', rel_error(expected_next_c, next_c), 1e-8,
+      'Hint: the gates are the columns of a in the order i, f, o, g, with sigmoid for i, f, o and tanh '
+      'for g (of the four, only g uses tanh); next_c = f * prev_c + i * g.')
+check('lstm_step_forward next_h', rel_error(expected_next_h, next_h), 1e-8,
+      'Hint: next_c is right, and with it i, f and g: next_h = o * tanh(next_c), with o the sigmoid of '
+      'the third block of a.')
+
+# Large inputs: 1 / (1 + np.exp(-x)) overflows for large negative x. Its result
+# is still right (1 / inf is 0), but every call warns; other ways give NaN.
+with np.errstate(all='ignore'):
+    big_h, big_c, _ = lstm_step_forward(1e3 * x, prev_h, prev_c, Wx, Wh, b)
+if not (np.isfinite(big_h).all() and np.isfinite(big_c).all()):
+    fail('lstm_step_forward large inputs', 'next_h or next_c is not finite for large inputs (x * 1000): '
+         'use the given stable sigmoid of rnn_layers.py.')
+check_passed('lstm_step_forward large inputs')
+print('PASS lstm_step_forward large inputs: finite')
+with np.errstate(over='raise'):
+    try:
+        lstm_step_forward(1e3 * x, prev_h, prev_c, Wx, Wh, b)
+    except FloatingPointError as e:
+        print(f'NOTE: for large inputs numpy says "{e}": the results are right, but training will print '
+              'that warning; the given sigmoid of rnn_layers.py never overflows.')
 
 # %% [markdown]
 # ## LSTM: step backward
@@ -199,6 +219,7 @@ dx, dh, dc, dWx, dWh, db = lstm_step_backward(dnext_h, dnext_c, cache)
 hint = ('Hint: dc gets dnext_c plus the path through next_h = o * tanh(next_c); each gate then goes '
         'back through its sigmoid or tanh into the (N, 4H) gradient of the pre-activations, gates in '
         'the order i, f, o, g, and that through x @ Wx and prev_h @ Wh.')
+hint = lstm_gate_hint(db_num, db, hint)   # which gates are wrong, from db (cs231n/checks.py)
 check('lstm_step_backward dx', rel_error(dx_num, dx), 1e-7, hint)
 check('lstm_step_backward dh', rel_error(dh_num, dh), 1e-7, hint)
 check('lstm_step_backward dc', rel_error(dc_num, dc), 1e-7, 'Hint: dprev_c = dc * f.')
@@ -239,7 +260,9 @@ expected_h = np.asarray([
   [ 0.81733511,  0.83677871,  0.85403753,  0.86935314]]])
 
 check_shape('lstm_forward h', h, (N, T, H))
-check('lstm_forward h', rel_error(expected_h, h), 1e-7, 'Hint: the initial cell state is zeros of shape (N, H).')
+check('lstm_forward h', rel_error(expected_h, h), 1e-7,
+      'Hint: the cell state starts as zeros of shape (N, H), and the next_c of each step is the prev_c '
+      'of the next: carry both h and c through the loop.')
 
 # %% [markdown]
 # ## LSTM: backward over a sequence
@@ -282,8 +305,9 @@ dWx_num = eval_numerical_gradient_array(fWx, Wx, dout)
 dWh_num = eval_numerical_gradient_array(fWh, Wh, dout)
 db_num = eval_numerical_gradient_array(fb, b, dout)
 
-hint = ('Hint: at step t the upstream gradient is dh[:, t] (dout here) + the dprev_h of step t+1, '
-        'and dprev_c is carried back too; the last step starts with dprev_c = 0.')
+hint = ('Hint: walk the steps from T-1 down to 0; at step t the upstream gradient is dh[:, t] (dout '
+        'here) + the dprev_h of step t+1, and dprev_c is carried back too; the last step starts with '
+        'dprev_c = 0.')
 check('lstm_backward dx', rel_error(dx_num, dx), 1e-7, hint)
 check('lstm_backward dh0', rel_error(dh0_num, dh0), 1e-7, hint)
 check('lstm_backward dWx', rel_error(dWx_num, dWx), 1e-7, 'Hint: add up dWx over all steps.')
@@ -477,7 +501,8 @@ print('PASS sample: shape (N, max_length), first word in column 0, <NULL> after 
 expected_caps = np.array([[5, 5, 5, 5, 5, 5], [6, 2, 0, 0, 0, 0], [5, 3, 6, 2, 0, 0]])
 check_tiny_sample('lstm', 1892, expected_caps,
                   'start from <START>, feed each step the word picked at the step before, and '
-                  'carry both the hidden state and the cell state from step to step.')
+                  'carry both the hidden state and the cell state from step to step (the cell state '
+                  'starts as zeros, not as h).')
 
 # %% [markdown]
 # # RNN or LSTM?

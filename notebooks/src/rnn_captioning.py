@@ -94,8 +94,8 @@ def check(name, err, tol, hint=''):
 data = load_coco_data(pca_features=True)
 
 # A few checks below hold only on the offline set; on other data they are skipped with a note.
-from cs231n.coco_utils import default_base_dir, OFFLINE_DIR
-ON_OFFLINE_SET = default_base_dir(announce=False).resolve() == OFFLINE_DIR.resolve()
+from cs231n.coco_utils import default_base_dir, is_offline_set
+ON_OFFLINE_SET = is_offline_set(default_base_dir(announce=False))
 
 # Every key with its shape and dtype
 for k, v in data.items():
