@@ -88,12 +88,23 @@ def _remember_failure(name, message):
     return message
 
 
+def _axes_hint(got, expected):
+    """A hint when an (N, T, ...) result came out (T, N, ...): a list of the
+    steps made an array."""
+    got, expected = tuple(got), tuple(expected)
+    if len(got) == len(expected) == 3 and got != expected and got == (expected[1], expected[0], expected[2]):
+        return (' The first two axes are swapped, as when the T steps are stacked on axis 0: stack them '
+                'along axis 1 (np.stack(steps, axis=1)), or fill a preallocated (N, T, ...) array.')
+    return ''
+
+
 def failure_message(name, err, tol, hint=''):
     """The message of the check `name` whose error err is not below tol; the
     failure is remembered (see check_passed)."""
     if isinstance(err, ShapeMismatch):
         message = ('%s: your result has shape %s, expected %s: check the shape your function '
-                   'returns against its docstring.' % (name, err.got, err.expected))
+                   'returns against its docstring.%s' % (name, err.got, err.expected,
+                                                          _axes_hint(err.got, err.expected)))
     else:
         message = f'{name}: error {err:.2e} is not below {tol:.0e}. {hint}'.rstrip()
     return _remember_failure(name, message)
@@ -122,7 +133,8 @@ def check_shape(name, a, shape):
     shape = tuple(int(k) for k in shape)
     if np.shape(a) != shape:
         raise AssertionError(_remember_failure(name, '%s has shape %s, expected %s: see the docstring '
-                                               'of %s' % (name, np.shape(a), shape, _function(name))))
+                                               'of %s.%s' % (name, np.shape(a), shape, _function(name),
+                                                             _axes_hint(np.shape(a), shape))))
 
 
 def check_tiny_sample(cell_type, seed, expected, hint):

@@ -232,3 +232,15 @@ def test_fail_stops_with_the_message_and_remembers_it():
         checks.fail('lstm_step_forward large inputs', 'numpy says "overflow"')
     assert 'the check of lstm_step_forward' in checks.failure_message('lstm_step_backward dx', 1.0, 1e-7)
     checks.forget_failures()
+
+
+def test_a_result_with_time_on_axis_0_is_told_to_stack_along_axis_1():
+    checks.forget_failures()
+    with pytest.raises(AssertionError, match=r'h has shape \(3, 2, 4\), expected \(2, 3, 4\): see the docstring '
+                                             r'of lstm_forward\. The first two axes are swapped.*np\.stack'):
+        checks.check_shape('lstm_forward h', np.zeros((3, 2, 4)), (2, 3, 4))
+    message = checks.failure_message('lstm_backward dx', checks.ShapeMismatch((2, 10, 3), (10, 2, 3)), 1e-7)
+    assert 'The first two axes are swapped' in message
+    other = checks.failure_message('lstm_backward dx', checks.ShapeMismatch((2, 10, 3), (2, 3, 10)), 1e-7)
+    assert 'swapped' not in other
+    checks.forget_failures()
