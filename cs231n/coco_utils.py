@@ -129,10 +129,11 @@ def default_base_dir(pca_features=True, announce=True):
     env = os.environ.get(ENV_VAR)
     if env:
         if not Path(env).is_dir():
+            where = '' if os.path.isabs(env) else ' (from the working directory %s: give an absolute path)' % os.getcwd()
             raise FileNotFoundError(
-                '$%s is %s, which is not a folder: set it to the folder that holds %s (the real COCO data '
+                '$%s is %s%s, which is not a folder: set it to the folder that holds %s (the real COCO data '
                 'comes from `%s`), or unset it to use the default dataset.'
-                % (ENV_VAR, env, CAPTIONS_FILE, FETCH_COMMAND))
+                % (ENV_VAR, env, where, CAPTIONS_FILE, FETCH_COMMAND))
         if announce:
             print('Loading the dataset at %s (from $%s)' % (env, ENV_VAR))
         return Path(env)

@@ -90,7 +90,9 @@ def run_notebook(path, out_dir, timeout, show=print):
     try:
         # the offline set unless told otherwise (the notebooks' own default is COCO when fetched)
         from .coco_utils import ENV_VAR, OFFLINE_DIR
-        client.execute(env=dict(os.environ, **{ENV_VAR: os.environ.get(ENV_VAR) or str(OFFLINE_DIR)}),
+        # (a relative folder is meant from here, not from the notebook's folder the kernel runs in)
+        given = os.environ.get(ENV_VAR)
+        client.execute(env=dict(os.environ, **{ENV_VAR: os.path.abspath(given) if given else str(OFFLINE_DIR)}),
                        stderr=kernel_log)
     except CellExecutionError as e:
         plain = re.sub(r'\x1b\[[0-9;]*m', '', str(e))  # the traceback comes with colours
@@ -150,7 +152,7 @@ def main(argv=None):
     paths = [Path(n) if os.sep in n else NOTEBOOKS / n for n in args.notebooks or ORDER]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        print('No such notebook: %s' % ', '.join(missing), file=sys.stderr)
+        print('No such notebook: %s (the notebooks: %s)' % (', '.join(missing), ', '.join(ORDER)), file=sys.stderr)
         return 2
 
     results = []
@@ -161,9 +163,12 @@ def main(argv=None):
         except KeyboardInterrupt:
             r = {'interrupted': True}
         if r['interrupted']:
-            print('\nInterrupted while running %s (Ctrl-C): stopped. Run it again to start over; '
-                  'the executed copies of the notebooks before it are in %s.' % (path.name, args.out),
-                  file=sys.stderr)
+            partial = (' (%s there holds only the cells that ran)' % path.name) if 'name' in r else ''
+            before = ('the executed copies of the notebooks before it are in %s%s' % (args.out, partial)
+                      if results else 'its copy in %s holds only the cells that ran' % args.out
+                      if partial else 'nothing was written')
+            print('\nInterrupted while running %s (Ctrl-C or a stop signal): stopped. Run it again to start '
+                  'over; %s.' % (path.name, before), file=sys.stderr)
             return 130
         results.append(r)
         status = 'FAILED: ' + r['error'] if r['error'] else 'ok'

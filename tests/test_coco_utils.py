@@ -345,3 +345,12 @@ def test_the_offline_set_is_known_by_what_it_holds_wherever_it_is(copy_of_mini, 
     link = tmp_path / 'elsewhere'
     link.symlink_to(OFFLINE_DIR, target_is_directory=True)
     assert is_offline_set(link)
+
+
+def test_a_relative_cs231n_coco_dir_that_is_not_there_names_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('CS231N_COCO_DIR', 'datasets/coco_captioning')
+    with pytest.raises(FileNotFoundError, match=r'^\$CS231N_COCO_DIR is datasets/coco_captioning \(from the working '
+                                                r'directory %s: give an absolute path\), which is not a folder'
+                                                % re.escape(str(tmp_path))):
+        load_coco_data()

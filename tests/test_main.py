@@ -44,7 +44,8 @@ def test_main_reports_pass_and_failure(tmp_path, capsys, monkeypatch):
 
 def test_main_missing_notebook(tmp_path, capsys):
     assert main([str(tmp_path / 'nope.ipynb')]) == 2
-    assert 'No such notebook' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert 'No such notebook: %s (the notebooks: RNN_Captioning.ipynb, LSTM_Captioning.ipynb' % (tmp_path / 'nope.ipynb') in err
 
 
 def test_outputs_stored_in_the_notebook_are_not_reported_as_run(tmp_path, capsys, monkeypatch):
@@ -121,7 +122,8 @@ def test_ctrl_c_stops_the_job_at_once(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, (out, err)
-    assert 'Interrupted while running slow.ipynb (Ctrl-C): stopped.' in err
+    assert 'Interrupted while running slow.ipynb (Ctrl-C or a stop signal): stopped.' in err
+    assert 'notebooks before it' not in err, err          # it was the first one
     assert 'Traceback' not in err and 'ZMQError' not in err, err   # the kernel's shutdown noise stays in its log
     assert 'Running later.ipynb' not in out
 
@@ -168,6 +170,10 @@ def test_the_job_runs_on_the_offline_set_unless_told_otherwise(tmp_path, capsys,
     assert main([str(nb), '--out', str(tmp_path / 'out')]) == 0
     assert 'PASS data at %s\n' % OFFLINE_DIR in capsys.readouterr().out
     monkeypatch.setenv('CS231N_COCO_DIR', str(tmp_path / 'mine'))
+    assert main([str(nb), '--out', str(tmp_path / 'out')]) == 0
+    assert 'PASS data at %s\n' % (tmp_path / 'mine') in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)                  # a relative folder is meant from here, not from the notebook's
+    monkeypatch.setenv('CS231N_COCO_DIR', 'mine')
     assert main([str(nb), '--out', str(tmp_path / 'out')]) == 0
     assert 'PASS data at %s\n' % (tmp_path / 'mine') in capsys.readouterr().out
 
