@@ -58,15 +58,17 @@ def test_http(server):
     assert image_from_url(server + '/red.png', timeout=None).shape == (6, 8, 3)   # no limit, as urllib's
 
 
-def test_dead_links_return_none_with_one_line(server, tmp_path, capsys):
+def test_dead_links_return_none_with_one_line(server, tmp_path, capsys, monkeypatch):
     (tmp_path / 'junk.jpg').write_bytes(b'not an image')
-    before = set(os.listdir(tempfile.gettempdir()))
+    private = tmp_path / 'tmp'            # a temporary folder of its own: others may write to /tmp meanwhile
+    private.mkdir()
+    monkeypatch.setattr(tempfile, 'tempdir', str(private))
     for src in (server + '/missing.jpg', 'http://127.0.0.1:9/x.jpg', str(tmp_path / 'nope.jpg'),
                 str(tmp_path / 'junk.jpg')):
         assert image_from_url(src, timeout=2) is None
         err = capsys.readouterr().err
         assert err.count('\n') == 1 and err.startswith('image_from_url: ') and src in err
-    assert set(os.listdir(tempfile.gettempdir())) <= before
+    assert tempfile.gettempdir() == str(private) and os.listdir(private) == []
 
 
 def test_coco_mini_images(coco_mini_data):
