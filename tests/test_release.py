@@ -3,6 +3,7 @@ function raises NotImplementedError and nothing else fails, the notebooks run
 up to the student parts, putting the solution back gives the solution files,
 and two builds are byte-identical."""
 import ast
+import hashlib
 import json
 import os
 import re
@@ -446,12 +447,19 @@ def test_force_replaces_an_earlier_release_and_keeps_its_git_history(rel, tmp_pa
     shutil.copytree(rel, out)
     (out / '.git').mkdir()
     (out / '.git' / 'HEAD').write_text('ref: refs/heads/main\n')
-    (out / 'stale.txt').write_text('from an older release')
-    (out / 'cs231n' / 'rnn_layers.py').write_text('edited')
+    (out / 'stale.txt').write_text('from an older release')     # listed by that release
+    manifest = json.loads((out / '.release-files.json').read_text())
+    manifest['files']['stale.txt'] = hashlib.sha256(b'from an older release').hexdigest()
+    (out / '.release-files.json').write_text(json.dumps(manifest))
+    (out / '.venv' / 'bin').mkdir(parents=True)                   # what running it made
+    (out / 'datasets' / 'offline_captioning').mkdir()
+    (out / 'cs231n' / '__pycache__').mkdir()
+    (out / 'cs231n' / '__pycache__' / 'rnn_layers.cpython-311.pyc').write_bytes(b'x')
     proc = _release(out, '--force')
     assert proc.returncode == 0, proc.stderr
+    assert 'also removing what running the earlier release made: .venv/, datasets/offline_captioning/' in proc.stderr
     assert (out / '.git' / 'HEAD').read_text() == 'ref: refs/heads/main\n'
-    assert not (out / 'stale.txt').exists()
+    assert not (out / 'stale.txt').exists() and not (out / '.venv').exists()
     got = _tree(out)
     del got['.git/HEAD']
     assert got == _tree(rel)
@@ -459,6 +467,26 @@ def test_force_replaces_an_earlier_release_and_keeps_its_git_history(rel, tmp_pa
     fresh = tmp_path / 'fresh'
     (fresh / '.git').mkdir(parents=True)
     assert _release(fresh).returncode == 0 and (fresh / 'collect_submission.sh').is_file()
+
+
+def test_force_refuses_a_release_someone_worked_in_and_removes_nothing(rel, tmp_path):
+    out = tmp_path / 'working-copy'
+    shutil.copytree(rel, out)
+    (out / 'cs231n' / 'rnn_layers.py').write_text('filled in')
+    (out / 'submission.zip').write_bytes(b'PK')
+    (out / 'notes.txt').write_text('mine')
+    before = _tree(out)
+    proc = _release(out, '--force')
+    assert proc.returncode == 1, proc.stderr
+    assert ('holds files that are not the earlier release as written: cs231n/rnn_layers.py (changed since the '
+            'release), notes.txt (not part of the release), submission.zip (not part of the release). '
+            'Nothing was removed') in proc.stderr
+    assert _tree(out) == before
+    # a release from before the manifest: replaced whole, and said so
+    (out / '.release-files.json').unlink()
+    proc = _release(out, '--force')
+    assert proc.returncode == 0 and 'has no .release-files.json' in proc.stderr
+    assert _tree(out) == _tree(rel)
 
 
 def test_force_refuses_a_folder_that_is_no_release_and_a_file(tmp_path):

@@ -26,7 +26,9 @@ A release is deterministic: building twice gives byte-identical files with the
 same modes (no timestamps, sorted order).
 """
 import argparse
+import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -267,10 +269,52 @@ def _check_out_dir(out):
 
 
 KEEP = {'.git'}   # what --force leaves in an earlier release: a handout repository's history
+# The release's own list of its files and their SHA-256: --force replaces only
+# what it lists, unchanged, and what running the release makes (REMADE).
+MANIFEST = '.release-files.json'
+REMADE = ('.venv', 'out', 'datasets/offline_captioning', '__pycache__', '.ipynb_checkpoints', '.pytest_cache')
 
 
 def looks_like_release(folder):
     return (folder / 'collect_submission.sh').is_file() and (folder / 'cs231n').is_dir()
+
+
+def manifest_bytes(files):
+    """The manifest of a release's files {path: (bytes, mode)}, deterministic."""
+    listed = {rel: hashlib.sha256(data).hexdigest() for rel, (data, _) in sorted(files.items())}
+    return (json.dumps({'about': 'the files tools/release.py wrote here (SHA-256): release.py --force '
+                                 'replaces only these, unchanged', 'files': listed},
+                       indent=1, sort_keys=True) + '\n').encode('utf-8')
+
+
+def _remade(rel):
+    parts = rel.split('/')
+    return any(rel == r or rel.startswith(r + '/') for r in REMADE) or bool(set(parts) & set(REMADE))
+
+
+def work_in(folder):
+    """What in an earlier release is neither a file it listed, unchanged, nor
+    made by running it (REMADE): (path, why) pairs, sorted. None when the
+    release has no (readable) manifest."""
+    try:
+        listed = json.loads((folder / MANIFEST).read_text(encoding='utf-8'))['files']
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    found = []
+    for top, dirs, names in os.walk(folder):
+        rel_top = Path(top).relative_to(folder).as_posix()
+        rel_top = '' if rel_top == '.' else rel_top + '/'
+        dirs[:] = sorted(d for d in dirs if not (rel_top == '' and d in KEEP) and not _remade(rel_top + d))
+        for name in sorted(names):
+            rel = rel_top + name
+            if rel == MANIFEST or _remade(rel):
+                continue
+            path = Path(top) / name
+            if rel not in listed:
+                found.append((rel, 'not part of the release'))
+            elif path.is_symlink() or hashlib.sha256(path.read_bytes()).hexdigest() != listed[rel]:
+                found.append((rel, 'changed since the release'))
+    return sorted(found)
 
 
 def write_release(out_dir, force=False, warn=print):
@@ -288,7 +332,21 @@ def write_release(out_dir, force=False, warn=print):
             raise ReleaseError('%s is not empty and is not an earlier release (no collect_submission.sh '
                                'and cs231n/): nothing was removed. Choose another folder, or empty it '
                                'yourself' % out)
+        work = work_in(out)
+        if work:     # someone worked in it (a student's copy, or a trial run): not ours to delete
+            shown = ', '.join('%s (%s)' % w for w in work[:8]) + (', and %d more' % (len(work) - 8)
+                                                                  if len(work) > 8 else '')
+            raise ReleaseError('%s holds files that are not the earlier release as written: %s. Nothing '
+                               'was removed: move them away (or delete them) and run again' % (out, shown))
+        remade = [r + '/' for r in REMADE if (out / r).is_dir()]
+        if work is None:
+            warn('release: %s has no %s (a release from before it was written): everything in it but '
+                 '.git is replaced' % (out, MANIFEST))
+        if remade:
+            warn('release: also removing what running the earlier release made: %s' % ', '.join(remade))
     files, _ = release_files(warn=warn)      # (a failure here leaves the old release in place)
+    files = dict(files)
+    files[MANIFEST] = (manifest_bytes(files), 0o644)
     for p in old:
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
     out.mkdir(parents=True, exist_ok=True)
