@@ -137,7 +137,9 @@ show_progress() {  # runs in the background during the download
     now=$(size_of "$PART"); total=$(total_size); n=$((n + 1))
     if ((now == last)); then still=$((still + 1)); else still=0; last=$now; fi
     # a server that stops sending: say so (the downloader gives up after 60 s, then tries again)
-    wait=""; if ((still >= 10)); then wait=" (no data for $((still / 2)) s; after 60 s it is tried again, 3 times)"; fi
+    wait=""
+    if ((still >= 10)) && [[ -s $WORK/headers ]]; then wait=" (no data for $((still / 2)) s; after 60 s it is tried again, 3 times)"
+    elif ((still >= 10)); then wait=" (waiting $((still / 2)) s for the server to answer)"; fi
     if [[ -n $total ]] && ((total > 0)); then total=" of $(mb "$total") ($((now * 100 / total))%)"; fi
     if [[ -t 2 ]]; then printf '\r  %s%s%s   ' "$(mb "$now")" "$total" "$wait" >&2
     elif ((n % 20 == 0)); then printf '  %s%s%s\n' "$(mb "$now")" "$total" "$wait" >&2; fi

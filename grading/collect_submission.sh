@@ -134,12 +134,12 @@ with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as z:
         z.writestr(info, p.read_bytes())
 os.replace(tmp, OUT)
 
-print('collect: wrote %s with %d files:' % (OUT, len(files)))
+print('collect: wrote %s with %d files:' % (OUT.resolve(), len(files)))
 for p in sorted(files, key=lambda p: p.as_posix()):
     print('  ' + p.as_posix())
 if warnings:
     print('collect: %d warning(s) above: fix them and run this script again before you hand in.'
           % len(warnings))
 else:
-    print('collect: all notebooks were run without errors. Hand in %s.' % OUT)
+    print('collect: all notebooks were run without errors. Hand in %s.' % OUT.resolve())
 PYTHON

@@ -461,3 +461,28 @@ def test_a_server_that_stops_sending_is_said_to(server, tmp_path):
     line = next(l for l in log.read_text().splitlines() if "no data for" in l)
     assert re.fullmatch(r"  0\.1 MB of \d+\.\d MB \(\d+%\) \(no data for \d+ s; after 60 s it is tried "
                         r"again, 3 times\)", line), line
+
+
+def test_a_server_that_never_answers_is_said_to_be_waited_for(tmp_path):
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)                 # accepts the connection (the kernel does) and never answers
+    url = "http://127.0.0.1:%d/coco_captioning.zip" % srv.getsockname()[1]
+    env = dict(os.environ, COCO_CAPTIONING_URL=url, CS231N_DATASETS_DIR=str(tmp_path / "data"),
+               NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
+    log = tmp_path / "stderr"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(["bash", str(SCRIPT)], env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 40
+        while "waiting" not in log.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        srv.close()
+    text = log.read_text()
+    assert re.search(r"^  0\.0 MB \(waiting \d+ s for the server to answer\)$", text, re.M), text
+    assert "no data for" not in text

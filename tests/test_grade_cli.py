@@ -74,6 +74,11 @@ def test_collect_warns_and_zips_deterministically(release_dir, tmp_path):
     _run_notebooks_fake(work)
     clean = subprocess.run(['bash', 'collect_submission.sh'], cwd=work, capture_output=True, text=True, check=True)
     assert 'WARNING' not in clean.stdout and 'all notebooks were run without errors' in clean.stdout
+    # from another folder, it says where the zip is
+    away = subprocess.run(['bash', str(work / 'collect_submission.sh')], cwd=tmp_path, capture_output=True,
+                          text=True, check=True)
+    assert 'collect: wrote %s with ' % (work / 'submission.zip').resolve() in away.stdout
+    assert away.stdout.rstrip().endswith('Hand in %s.' % (work / 'submission.zip').resolve())
 
     # an error output in a cell is reported
     nb_path = work / 'notebooks' / 'RNN_Captioning.ipynb'
