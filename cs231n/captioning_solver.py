@@ -191,17 +191,23 @@ class CaptioningSolver:
                                                    'keys that are not parameters: %s' % ', '.join(extra)
                                                    if extra else '') if part),
                                  ', '.join(sorted(self.model.params))))
+        other = []     # (name, gradient dtype, parameter dtype)
         for p, w in self.model.params.items():
             g = np.asarray(grads[p])
             if g.shape != np.shape(w):
                 raise ValueError('model.loss returned grads[%r] of shape %s; it must have the shape of '
                                  'the parameter, %s' % (p, g.shape, np.shape(w)))
-            if not self._told_float_type and g.dtype != np.asarray(w).dtype:
-                self._told_float_type = True
-                print('Note: grads[%r] is %s while the parameter is %s: some array in the loss is made '
-                      'without dtype (np.zeros(shape) is float64; use dtype=x.dtype). The update makes the '
-                      'parameter %s too, and float64 makes training about twice as slow.'
-                      % (p, g.dtype, np.asarray(w).dtype, np.result_type(g.dtype, np.asarray(w).dtype)))
+            if g.dtype != np.asarray(w).dtype:
+                other.append((p, g.dtype, np.asarray(w).dtype))
+        if other and not self._told_float_type:
+            self._told_float_type = True
+            names = ', '.join("grads[%r]" % p for p, _, _ in other)
+            _, g_type, w_type = other[0]
+            print('Note: %s %s %s while the parameters are %s: some array in the loss is made without '
+                  'dtype (np.zeros(shape) is float64; use dtype=x.dtype), in the layers these gradients '
+                  'come from. The update makes the parameters %s too, and float64 makes training about '
+                  'twice as slow.' % (names, 'is' if len(other) == 1 else 'are', g_type, w_type,
+                                      np.result_type(g_type, w_type)))
 
     def _learn_what_the_rule_changes(self, old_params, old_state, params, state):
         """After an update made with everything copied: whether the rule

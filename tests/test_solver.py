@@ -520,7 +520,18 @@ def test_float64_gradients_of_a_float32_model_are_said_once(capsys):
     CaptioningSolver(model, data, update_rule='adam', batch_size=10, num_epochs=2, verbose=False).train()
     out = capsys.readouterr().out
     assert out.count('Note:') == 1, out
-    assert "grads['Wh'] is float64 while the parameter is float32" in out and 'dtype=x.dtype' in out
+    assert "grads['Wh'] is float64 while the parameters are float32" in out and 'dtype=x.dtype' in out
     right_model, _ = tiny_setup()
     CaptioningSolver(right_model, data, update_rule='adam', batch_size=10, num_epochs=2, verbose=False).train()
     assert capsys.readouterr().out == ''
+
+
+def test_every_gradient_of_another_type_is_named_in_the_note(capsys):
+    model, data = tiny_setup()
+    right = model.loss
+    up = ('Wx', 'Wh', 'b')        # the recurrent layer's: made float64 there
+    model.loss = lambda f, c: (lambda l, g: (l, {k: v.astype(np.float64) if k in up else v
+                                                 for k, v in g.items()}))(*right(f, c))
+    CaptioningSolver(model, data, update_rule='adam', batch_size=10, num_epochs=1, verbose=False).train()
+    out = capsys.readouterr().out
+    assert "Note: grads['Wx'], grads['Wh'], grads['b'] are float64 while the parameters are float32" in out
