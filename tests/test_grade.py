@@ -202,10 +202,11 @@ def _reasons(graded, name, part):
 
 
 def test_class_csv_is_complete_and_graded_in_parallel(graded):
-    assert graded['header'] == ['student'] + PARTS + ['total', 'notes', 'review_flags']
+    assert graded['header'] == ['student'] + PARTS + ['total', 'notes', 'review_flags', 'max', 'file']
     assert sorted(graded['rows']) == sorted(CLASS) and len(graded['rows']) == 29
     for name, row in graded['rows'].items():
         assert float(row['total']) == pytest.approx(sum(float(row[p]) for p in PARTS))
+        assert row['max'] == '100' and row['file'] == graded['students'][name]['path']
         assert (graded['feedback'] / (name + '.txt')).is_file()
     # two submissions at a time: some grading intervals overlap
     spans = sorted((s['started'], s['ended']) for s in graded['students'].values())

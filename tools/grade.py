@@ -19,7 +19,8 @@ its own and the rest goes on. Submissions are graded in parallel (--jobs).
 
 Writes (named after --out, which must end in .csv):
     grades.csv              one row per student: student, one column per part, total,
-                            notes (problems with the submission), review_flags (a count)
+                            notes (problems with the submission), review_flags (a count),
+                            max (the points of all parts), file (the submission graded)
     grades.json             every check of every student: result, reason, time
     grades_feedback/NAME.txt  per student: the score of each part, and why
                             each failed check failed (for the student)

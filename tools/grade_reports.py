@@ -179,10 +179,11 @@ def write_reports(grades, parts, out_csv, kept=(), models=None):
     names = [p['name'] for p in parts]
     with open(out_csv, 'w', newline='', encoding='utf-8') as f:
         w = csv.writer(f)
-        w.writerow(['student'] + names + ['total', 'notes', 'review_flags'])
+        w.writerow(['student'] + names + ['total', 'notes', 'review_flags', 'max', 'file'])
+        most = sum(p['points'] for p in parts)
         for g in everyone:
             w.writerow([g['student']] + [fmt(g['scores'][n]) for n in names] + [fmt(g['total'])]
-                       + ['; '.join(g['notes']), len(g['review'])])
+                       + ['; '.join(g['notes']), len(g['review']), fmt(most), g.get('path', '')])
     fb.mkdir(exist_ok=True)
     current = {g['student'] + '.txt' for g in everyone}
     stale = sorted(f for f in fb.glob('*.txt') if f.name not in current)
