@@ -16,7 +16,11 @@ RETRY_AFTER = 60.0  # seconds during which a host that could not be reached is n
 _UNREACHABLE = {}   # host -> (time.monotonic() of the failure, reason)
 
 
+_LAST = ['']        # the last warning, for dataset_image's note
+
+
 def _warn(msg):
+    _LAST[0] = msg
     print('image_from_url: %s' % msg, file=sys.stderr)
 
 
@@ -93,6 +97,8 @@ def image_from_url(url, timeout=TIMEOUT):
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, 'reason', None) or e
         text = str(reason).splitlines()[0] if str(reason) else type(e).__name__
+        if not web and isinstance(e, OSError) and e.strerror:   # the path is said once, in front
+            text = e.strerror
         if web and isinstance(reason, OSError):  # no name, no route, refused, timed out: not this image's fault
             _UNREACHABLE[host] = (time.monotonic(), text)
         _warn('%s: %s' % (url, text))
@@ -163,10 +169,12 @@ def dataset_image(data, split, image_idx):
         raise ValueError('dataset_image: image_idx must be a URL of the split or an image row in [0, %d); got %r'
                          % (n, image_idx))
     local = data.get('%s_images' % split)
-    src = local[image_idx] if local is not None else data['%s_urls' % split][image_idx]
-    img = image_from_url(src)
-    if img is None and local is not None:
-        img = image_from_url(data['%s_urls' % split][image_idx])
-    if img is None:
-        return placeholder(), 'image %d of %s could not be loaded (%s)' % (image_idx, split, src)
-    return img, ''
+    sources = ([local[image_idx]] if local is not None else []) + [data['%s_urls' % split][image_idx]]
+    reasons = []
+    for src in dict.fromkeys(str(s) for s in sources):     # the local file first, then the URL
+        _LAST[0] = ''
+        img = image_from_url(src)
+        if img is not None:
+            return img, ''
+        reasons.append(_LAST[0] or src)
+    return placeholder(), 'image %d of %s could not be loaded: %s' % (image_idx, split, '; '.join(reasons))

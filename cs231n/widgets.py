@@ -80,9 +80,15 @@ class CaptionExplorer:
                              % (MAX_LENGTH, max_length))
         vocab = getattr(model, 'word_to_idx', None)
         if vocab is not None and vocab != data['word_to_idx']:
-            raise ValueError('the model was built for another vocabulary (%d words) than this data\'s '
-                             '(%d words): train it on this data (CaptioningRNN(data[\'word_to_idx\'], ...)), '
-                             'or load the data it was trained on' % (len(vocab), len(data['word_to_idx'])))
+            theirs = data['word_to_idx']
+            if len(vocab) == len(theirs):
+                w = next(w for w in sorted(vocab, key=str) if theirs.get(w) != vocab[w])
+                what = ('the same number of words (%d) as this data\'s, but other word ids (%r is %s in the '
+                        'model, %s in the data)' % (len(vocab), w, vocab[w], theirs.get(w, 'missing')))
+            else:
+                what = 'another vocabulary (%d words) than this data\'s (%d words)' % (len(vocab), len(theirs))
+            raise ValueError('the model was built for %s: train it on this data (CaptioningRNN('
+                             'data[\'word_to_idx\'], ...)), or load the data it was trained on' % what)
         D, D_model = data['%s_features' % split].shape[1], model.params['W_proj'].shape[0]
         if D != D_model:
             raise ValueError('the model takes image features of size %d, but this data has %d: load the data '
@@ -151,6 +157,10 @@ class CaptionExplorer:
         elif strategy == 'beam':
             kw = dict(beam_width=self.beam_width if beam_width is None else beam_width)
         ids, probs = self.model.sample(feats, max_length=self.max_length, return_probs=True, **kw)
+        if not np.isfinite(probs).all():
+            bad = sorted(k for k, v in self.model.params.items() if not np.isfinite(v).all())
+            raise ValueError('the model gives NaN or infinite probabilities%s: train it again, with a '
+                             'smaller learning_rate' % (' (its %s hold NaN or inf)' % ', '.join(bad) if bad else ''))
         tokens = []     # every generated word, <NULL> or <START> ones too: only <END> ends it
         for i, p in zip(ids[0], probs[0]):
             word = self.data['idx_to_word'][int(i)]
@@ -180,7 +190,10 @@ class CaptionExplorer:
                         'shown among the words above, left out of the caption text</small></div>'
                         % html.escape(' and '.join(odd)))
             return ('<div class="cx-caption"><b>Model (%s):</b> <span class="cx-text">%s</span></div>'
-                    '<div class="cx-tokens" style="margin:4px 0">%s</div>%s'
+                    '<div class="cx-tokens" style="margin:4px 0">%s</div>'
+                    '<div class="cx-p-note"><small>the number under each word: the model\'s probability of '
+                    'it after the words before it (its softmax at temperature 1, whatever the sampling)'
+                    '</small></div>%s'
                     '<div><b>Ground truth:</b><ul class="cx-gt">%s</ul></div>'
                     % (html.escape(self.describe_strategy()), html.escape(self.caption),
                        tokens_html(self.tokens), cut, gt))
@@ -209,11 +222,12 @@ class CaptionExplorer:
         if key in self._images:
             return self._images[key]
         img, note = self.image()
+        shown = png_bytes(img), note
         if not note:     # a failure is not kept: the next visit tries again
             if len(self._images) >= IMAGE_CACHE:
                 self._images.pop(next(iter(self._images)))
-            self._images[key] = png_bytes(img), note
-        return png_bytes(img), note
+            self._images[key] = shown
+        return shown
 
     def random_image(self):
         """Move to a random image of the current split; returns its index."""
@@ -273,7 +287,10 @@ class CaptionExplorer:
             ui[name].observe(on_change(name), names='value')
 
         def on_random(_):
-            ui['index'].value = self.random_image()  # triggers refresh through the slider
+            before = self.index
+            ui['index'].value = self.random_image()  # triggers refresh through the slider ...
+            if self.index == before:                 # ... unless the draw is where it was
+                self.refresh(image=False)
         ui['random'].on_click(on_random)
 
         def on_resample(_):
@@ -290,6 +307,7 @@ class CaptionExplorer:
         ui = self._ui
         if ui is None:
             return self.render()
+        ui['random'].disabled = self.num_images() < 2
         ui['temperature'].disabled = self.strategy != 'temperature'
         ui['resample'].disabled = self.strategy != 'temperature'
         ui['beam_width'].disabled = self.strategy != 'beam'

@@ -215,3 +215,14 @@ def test_a_local_file_larger_than_the_limit_is_not_read(monkeypatch, png, capsys
     assert capsys.readouterr().err == 'image_from_url: %s: larger than 0 MB: not read\n' % png
     monkeypatch.setattr(image_utils, 'MAX_BYTES', png.stat().st_size)
     assert image_from_url(str(png)).shape == (6, 8, 3)
+
+
+def test_dataset_image_says_why_each_source_failed(tmp_path, capsys):
+    from cs231n.image_utils import dataset_image
+    (tmp_path / 'junk.png').write_bytes(b'not an image')
+    data = {'val_images': np.array([str(tmp_path / 'gone.png')]), 'val_urls': np.array([str(tmp_path / 'junk.png')])}
+    img, note = dataset_image(data, 'val', 0)
+    assert img.shape == (96, 96, 3)
+    assert note == ('image 0 of val could not be loaded: %s: No such file or directory; %s: not an image file '
+                    '(12 bytes that no image format recognises)' % (tmp_path / 'gone.png', tmp_path / 'junk.png'))
+    capsys.readouterr()

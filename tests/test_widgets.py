@@ -203,3 +203,37 @@ def test_an_index_that_is_not_a_whole_number_is_refused(explorer, index):
                                          r"data\['val_features'\]\); got "):
         explorer.caption_for(index=index)
     assert explorer.caption_for(index=np.int64(3))[0] == explorer.caption_for(index=3)[0]
+
+
+def test_a_model_with_nan_parameters_is_said_to_need_training_again(explorer):
+    explorer.model.params['W_vocab'][:] = np.nan
+    html = explorer.render()
+    assert 'cx-error' in html and explorer.error == (
+        'ValueError: the model gives NaN or infinite probabilities (its W_vocab hold NaN or inf): train it '
+        'again, with a smaller learning_rate')
+
+
+def test_a_vocabulary_of_the_same_size_with_other_ids_is_named(explorer):
+    model, data = explorer.model, explorer.data
+    swapped = dict(data['word_to_idx'], red=5, circle=4)
+    other = CaptioningRNN(swapped, input_dim=5, wordvec_dim=4, hidden_dim=6)
+    with pytest.raises(ValueError, match=r"built for the same number of words \(8\) as this data's, but other "
+                                         r"word ids \('circle' is 4 in the model, 5 in the data\)"):
+        CaptionExplorer(other, data)
+
+
+def test_the_panel_says_what_the_probabilities_are_and_random_always_refreshes(explorer, monkeypatch):
+    explorer.widget()
+    ui = explorer._ui
+    assert "the model's probability of it after the words before it" in ui['panel'].value
+    refreshed = []
+    real = explorer.refresh
+    monkeypatch.setattr(explorer, 'refresh', lambda image=True: refreshed.append(image) or real(image))
+    monkeypatch.setattr(explorer, 'random_image', lambda: explorer.index)   # the draw lands where it was
+    ui['random'].click()
+    assert refreshed == [False]
+    one = {k: (v[:1] if k.startswith('val_') and k != 'val_captions' and k != 'val_image_idxs' else v)
+           for k, v in explorer.data.items()}
+    small = CaptionExplorer(explorer.model, one, split='val')
+    small.widget()
+    assert small._ui['random'].disabled and not ui['random'].disabled

@@ -249,7 +249,8 @@ class CaptioningRNN:
           high: more varied)
         - beam_width: If given, beam search keeping this many partial captions
           per image and returning the one of highest total log-probability
-          (beam_width=1 is greedy)
+          among those it kept (beam_width=1 is greedy; wider is not always more
+          likely than greedy, and there is no length correction)
         - rng: Seed or np.random.Generator for temperature sampling (None: drawn
           from np.random, so np.random.seed makes it repeatable)
         - return_probs: Also return the probability the model gives each

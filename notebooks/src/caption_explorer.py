@@ -2,18 +2,24 @@
 # # Caption explorer
 #
 # Poke a trained captioning model: pick an image, pick how words are chosen,
-# and see the caption with the probability of every word.
+# and see the caption with the probability of every word: the model's own
+# probability of that word after the ones before it (its softmax, temperature 1,
+# whatever the sampling), so a word drawn at a high temperature may show a
+# tiny p.
 #
 # * **greedy**: always the most likely word (what `sample()` does by default);
 # * **temperature**: draw each word at random from the model's distribution,
 #   sharpened (temperature below 1) or flattened (above 1); "Sample again"
 #   draws once more;
 # * **beam**: keep the few most likely partial captions at every step and
-#   return the most likely complete one.
+#   return the most likely complete one it found. That is not always more
+#   likely than the greedy caption (a beam can drop the partial caption that
+#   greedy goes on with), and, with no correction for length, it favours
+#   short captions: compare the probabilities to see it.
 #
-# The explorer captions with the model as it was when a control last changed:
-# after training the model further in another cell, "Caption again" uses its
-# new parameters.
+# The explorer holds the model object it was given: after training that model
+# further in another cell, "Caption again" uses its new parameters; a new model
+# (the training cell run again) needs the explorer cell run again.
 #
 # The first cell trains a small model: three passes over at most 20,000
 # training captions (about five seconds on the offline set, half a minute on
