@@ -257,8 +257,9 @@ class CaptionExplorer:
         ui['image'] = w.Image(format='png', layout=w.Layout(width='224px', object_fit='contain'))
         ui['note'] = w.HTML()
         ui['panel'] = w.HTML()
+        ui['top'] = w.HBox([ui['split'], ui['index'], ui['random']])
         ui['root'] = w.VBox([
-            w.HBox([ui['split'], ui['index'], ui['random']]),
+            ui['top'],
             w.HBox([ui['strategy']]),
             w.HBox([ui['temperature'], ui['beam_width'], ui['resample'], ui['recaption']]),
             w.HBox([w.VBox([ui['image'], ui['note']]), ui['panel']]),
@@ -266,20 +267,19 @@ class CaptionExplorer:
         ui['root'].add_class('caption-explorer')
         self._ui = ui
 
-        quiet = []      # set while the split handler moves the slider: one refresh, not two
-
         def on_change(name):
             def handler(change):
                 setattr(self, name, change['new'])
-                if name == 'index' and quiet:
-                    return
                 if name == 'split':
-                    quiet.append(True)
-                    try:
-                        ui['index'].max = self.num_images() - 1
-                        self.index = ui['index'].value = min(self.index, ui['index'].max)
-                    finally:
-                        quiet.clear()
+                    # a new image slider for the split's range: one whose max is raised keeps
+                    # its old range for the End key in the browser (ipywidgets 8.1)
+                    old = ui['index']
+                    self.index = min(self.index, self.num_images() - 1)
+                    ui['index'] = w.IntSlider(value=self.index, min=0, max=self.num_images() - 1,
+                                              description='Image', continuous_update=False)
+                    ui['index'].observe(on_change('index'), names='value')
+                    ui['top'].children = tuple(ui['index'] if c is old else c for c in ui['top'].children)
+                    old.close()
                 self.refresh(image=name in ('split', 'index'))
             return handler
 

@@ -237,3 +237,20 @@ def test_the_panel_says_what_the_probabilities_are_and_random_always_refreshes(e
     small = CaptionExplorer(explorer.model, one, split='val')
     small.widget()
     assert small._ui['random'].disabled and not ui['random'].disabled
+
+
+def test_a_split_switch_puts_a_new_image_slider_in_place(explorer):
+    """A slider whose max is raised keeps its old range for the End key in
+    the browser: the switch builds one for the split's range."""
+    explorer.widget()
+    ui = explorer._ui
+    old = ui['index']
+    old.value = 3
+    ui['split'].value = 'train'
+    new = ui['index']
+    assert new is not old and new in ui['top'].children and old not in ui['top'].children
+    assert (new.min, new.max, new.value, explorer.index) == (0, 5, 3, 3)
+    new.value = 5
+    assert explorer.index == 5 and 'train image 5' in ui['note'].value
+    ui['split'].value = 'val'                       # 4 images: the index is clamped
+    assert (ui['index'].max, ui['index'].value, explorer.index) == (3, 3, 3)
