@@ -440,25 +440,31 @@ def test_help_and_unknown_argument(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_a_server_that_stops_sending_is_said_to(server, tmp_path):
-    """A stalled download is not a frozen script: the progress line says how
-    long no data came and what happens next."""
-    server.throttle = 30          # the first 64 KB, then nothing for 30 s
-    env = dict(os.environ, COCO_CAPTIONING_URL=server.url, CS231N_DATASETS_DIR=str(tmp_path / "data"),
+def _stderr_until(url, tmp_path, words, timeout=40):
+    """Run the script against url until its stderr holds words (then stop it): that stderr."""
+    env = dict(os.environ, COCO_CAPTIONING_URL=url, CS231N_DATASETS_DIR=str(tmp_path / "data"),
                NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
     env.pop("COCO_CAPTIONING_SHA256", None)
     log = tmp_path / "stderr"
     with open(log, "w") as err:
         proc = subprocess.Popen(["bash", str(SCRIPT)], env=env, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        deadline = time.monotonic() + 40
-        while "no data for" not in log.read_text():
+        deadline = time.monotonic() + timeout
+        while words not in log.read_text():
             assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
             time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
-    line = next(l for l in log.read_text().splitlines() if "no data for" in l)
+    return log.read_text()
+
+
+def test_a_server_that_stops_sending_is_said_to(server, tmp_path):
+    """A stalled download is not a frozen script: the progress line says how
+    long no data came and what happens next."""
+    server.throttle = 30          # the first 64 KB, then nothing for 30 s
+    text = _stderr_until(server.url, tmp_path, "no data for")
+    line = next(l for l in text.splitlines() if "no data for" in l)
     assert re.fullmatch(r"  0\.1 MB of \d+\.\d MB \(\d+%\) \(no data for \d+ s; after 60 s it is tried "
                         r"again, 3 times\)", line), line
 
@@ -468,21 +474,9 @@ def test_a_server_that_never_answers_is_said_to_be_waited_for(tmp_path):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)                 # accepts the connection (the kernel does) and never answers
-    url = "http://127.0.0.1:%d/coco_captioning.zip" % srv.getsockname()[1]
-    env = dict(os.environ, COCO_CAPTIONING_URL=url, CS231N_DATASETS_DIR=str(tmp_path / "data"),
-               NO_PROXY="127.0.0.1", no_proxy="127.0.0.1")
-    log = tmp_path / "stderr"
-    with open(log, "w") as err:
-        proc = subprocess.Popen(["bash", str(SCRIPT)], env=env, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        deadline = time.monotonic() + 40
-        while "waiting" not in log.read_text():
-            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
-            time.sleep(0.2)
+        text = _stderr_until("http://127.0.0.1:%d/coco_captioning.zip" % srv.getsockname()[1], tmp_path, "waiting")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
         srv.close()
-    text = log.read_text()
     assert re.search(r"^  0\.0 MB \(waiting \d+ s for the server to answer\)$", text, re.M), text
     assert "no data for" not in text
